@@ -1,1 +1,33 @@
-export {};
+export { BusError } from './bus.ts';
+export type {
+  Bus,
+  BusErrorCode,
+  BusMessage,
+  MessageHandler,
+  PublishOptions,
+  RequestOptions,
+  SubscribeOptions,
+  Subscription,
+} from './bus.ts';
+export { MemoryBus } from './memory.ts';
+export type { MemoryBusOptions } from './memory.ts';
+export {
+  SUBJECT_PREFIX,
+  mediaSubject,
+  initSubject,
+  encodeSubjectToken,
+  streamIdForName,
+  subjectMatches,
+  assertPublishSubject,
+  assertSubscribeSubject,
+} from './subjects.ts';
+export {
+  FRAME_HEADER_SIZE,
+  FRAME_VERSION,
+  FrameKind,
+  FrameFlag,
+  encodeFrame,
+  decodeFrame,
+  FrameAssembler,
+} from './frame.ts';
+export type { Frame, FrameFragment, FrameKindId, StreamStartInfo } from './frame.ts';

@@ -1,1 +1,2 @@
-export {};
+export { createLogger, nullLogger, REDACTED_FIELDS } from './logger.ts';
+export type { Logger, LogLevel, CreateLoggerOptions } from './logger.ts';

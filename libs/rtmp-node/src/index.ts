@@ -1,1 +1,4 @@
-export {};
+export { RtmpConnection } from './connection.ts';
+export type { ConnectionHandler, RtmpConnectionOptions } from './connection.ts';
+export { RtmpServer } from './server.ts';
+export type { RtmpServerOptions } from './server.ts';

@@ -1,1 +1,11 @@
-export {};
+export { RtmpError } from './errors.ts';
+export type { RtmpErrorCode } from './errors.ts';
+export { MessageType, ChunkStreamId } from './message/types.ts';
+export type { MessageTypeId, RtmpMessage } from './message/types.ts';
+export * from './handshake/index.ts';
+export * from './chunk/index.ts';
+export * from './message/control.ts';
+export { COMMAND_AMF_LIMITS, amf0Body, decodeCommand, encodeCommand, onStatus } from './message/command.ts';
+export type { Command, StatusInfo } from './message/command.ts';
+export { ServerSession, MediaChunkStream, DEFAULT_SERVER_SESSION_OPTIONS } from './session/server-session.ts';
+export type { ConnectInfo, PushResult, ServerSessionOptions, SessionEvent } from './session/server-session.ts';

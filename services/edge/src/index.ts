@@ -1,1 +1,2 @@
-export {};
+export { Edge } from './edge.ts';
+export type { EdgeOptions, EndReason } from './edge.ts';

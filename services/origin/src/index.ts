@@ -1,1 +1,3 @@
-export {};
+export { Origin } from './origin.ts';
+export type { OriginOptions } from './origin.ts';
+export { OutMessage } from './out-message.ts';

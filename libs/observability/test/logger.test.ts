@@ -1,0 +1,34 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { createLogger } from '../src/index.ts';
+
+function capture(): { stream: Writable; lines: () => string[] } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk.toString());
+      cb();
+    },
+  });
+  return { stream, lines: () => chunks.join('').split('\n').filter(Boolean) };
+}
+
+test('createLogger() redacts stream keys, tokens and URLs at the top level and one level down', () => {
+  const { stream, lines } = capture();
+  const log = createLogger({ level: 'info', destination: stream });
+  log.info({ streamKey: 'sk_live_SECRET1', cmd: { tcUrl: 'rtmp://h/app?token=SECRET2', app: 'live' } }, 'x');
+  log.child({ key: 'SECRET3' }).warn({ name: 'SECRET4' }, 'y');
+  const out = lines().join('\n');
+  for (const s of ['SECRET1', 'SECRET2', 'SECRET3', 'SECRET4']) assert.ok(!out.includes(s), `${s} leaked: ${out}`);
+  assert.equal(JSON.parse(lines()[0]!).cmd.app, 'live');
+  assert.equal(JSON.parse(lines()[0]!).streamKey, '[redacted]');
+});
+
+test('createLogger() honours the level', () => {
+  const { stream, lines } = capture();
+  const log = createLogger({ level: 'warn', destination: stream });
+  log.info({}, 'dropped');
+  log.warn({}, 'kept');
+  assert.deepEqual(lines().map((l) => JSON.parse(l).msg), ['kept']);
+});

@@ -1,0 +1,252 @@
+import { randomInt } from 'node:crypto';
+import {
+  FrameFlag,
+  FrameKind,
+  encodeFrame,
+  initSubject,
+  mediaSubject,
+  streamIdForName,
+  type Bus,
+  type Frame,
+  type FrameKindId,
+  type StreamStartInfo,
+  type Subscription,
+} from '@firstmile/bus';
+import { isAudioSequenceHeader, isVideoKeyframe, isVideoSequenceHeader } from '@firstmile/flv';
+import type { Logger } from '@firstmile/observability';
+import { MessageType, type RtmpMessage, type SessionEvent } from '@firstmile/rtmp';
+import type { RtmpConnection } from '@firstmile/rtmp-node';
+
+export interface EdgeOptions {
+  bus: Bus;
+  logger: Logger;
+  /** This edge's identity on the bus (pod name in a cluster). */
+  edgeId: string;
+  /** Bytes of the current GOP kept for late joiners; a longer GOP is not cached (joiners wait for the next keyframe). */
+  gopCacheBytes: number;
+  /** Duration of the current GOP kept for late joiners. */
+  gopCacheMs: number;
+}
+
+/** Why a publisher session ended; origins keep players attached through a 'dropped' end for a while. */
+export type EndReason = 'unpublished' | 'dropped';
+
+interface Published {
+  readonly app: string;
+  readonly streamId: string;
+  readonly subject: string;
+  readonly epoch: number;
+  readonly connection: RtmpConnection;
+  readonly messageStreamId: number;
+  seq: number;
+  /** Bus payloads of the latest metadata and sequence headers, by role. */
+  readonly config: Map<'meta' | 'video' | 'audio', Uint8Array[]>;
+  /** Bus payloads from the last keyframe on; undefined while no complete GOP fits the caps. */
+  gop: Uint8Array[][] | undefined;
+  gopBytes: number;
+  gopStartTs: number;
+  hasVideo: boolean;
+  initResponder: Subscription;
+  framesIn: number;
+  bytesIn: number;
+}
+
+const META_NAME = Buffer.from([0x02, 0x00, 0x0a, ...Buffer.from('onMetaData')]);
+
+/**
+ * The edge: terminates publishing encoders and turns each RTMP message into one bus frame on the
+ * stream's media subject. It owns the stream while the encoder is connected and answers origins'
+ * requests for the init snapshot, so a late joiner on any origin starts on a keyframe.
+ */
+export class Edge {
+  readonly #options: EdgeOptions;
+  /** Live streams on this edge by `${app}/${streamId}`. */
+  readonly #live = new Map<string, Published>();
+
+  constructor(options: EdgeOptions) {
+    this.#options = options;
+  }
+
+  get liveStreams(): number {
+    return this.#live.size;
+  }
+
+  onEvent(connection: RtmpConnection, event: SessionEvent): void {
+    switch (event.type) {
+      case 'publish':
+        this.#onPublish(connection, event.streamId, event.name);
+        return;
+      case 'media':
+        this.#onMedia(connection, event.streamId, event.message);
+        return;
+      case 'unpublish':
+        this.#end(connection, event.streamId, 'unpublished');
+        return;
+      default:
+        return;
+    }
+  }
+
+  onClose(connection: RtmpConnection): void {
+    for (const p of [...this.#live.values()]) {
+      if (p.connection === connection) this.#end(connection, p.messageStreamId, 'dropped');
+    }
+  }
+
+  /** Ends every publisher session (shutdown): origins see a dropped end and keep players waiting. */
+  closeAll(): void {
+    for (const p of [...this.#live.values()]) p.connection.end('edge shutting down');
+  }
+
+  #key(app: string, streamId: string): string {
+    return `${app}/${streamId}`;
+  }
+
+  #onPublish(connection: RtmpConnection, messageStreamId: number, name: string): void {
+    const app = (connection.context.get('app') as string | undefined) ?? '';
+    const streamId = streamIdForName(app, name);
+    const key = this.#key(app, streamId);
+    const log = connection.logger.child({ app, stream: streamId });
+    if (this.#live.has(key)) {
+      log.warn({}, 'refusing publish: stream is already being published');
+      connection.rejectPublish(messageStreamId, 'Stream is already being published.');
+      return;
+    }
+    const epoch = randomInt(1, 0xffffffff);
+    const subject = mediaSubject(app, streamId);
+    const published: Published = {
+      app,
+      streamId,
+      subject,
+      epoch,
+      connection,
+      messageStreamId,
+      seq: 0,
+      config: new Map(),
+      gop: undefined,
+      gopBytes: 0,
+      gopStartTs: 0,
+      hasVideo: false,
+      initResponder: this.#options.bus.subscribe(initSubject(app, streamId), (m) => {
+        if (m.reply) this.#answerInit(published, m.reply, m.data);
+      }),
+      framesIn: 0,
+      bytesIn: 0,
+    };
+    this.#live.set(key, published);
+    connection.context.set('publishing', true);
+    connection.acceptPublish(messageStreamId);
+    const info: StreamStartInfo = { app, streamId, startedAt: new Date().toISOString(), edge: this.#options.edgeId };
+    this.#publish(published, FrameKind.Start, 0, 0, 0, Buffer.from(JSON.stringify(info)));
+    log.info({ epoch }, 'publish started');
+  }
+
+  #find(connection: RtmpConnection, messageStreamId: number): Published | undefined {
+    for (const p of this.#live.values()) {
+      if (p.connection === connection && p.messageStreamId === messageStreamId) return p;
+    }
+    return undefined;
+  }
+
+  #onMedia(connection: RtmpConnection, messageStreamId: number, message: RtmpMessage): void {
+    const p = this.#find(connection, messageStreamId);
+    if (!p) return;
+    const payload = message.payload;
+    let flags = 0;
+    let role: 'meta' | 'video' | 'audio' | undefined;
+    if (message.type === MessageType.Video) {
+      p.hasVideo = true;
+      if (isVideoSequenceHeader(payload)) {
+        flags = FrameFlag.Config;
+        role = 'video';
+      } else if (isVideoKeyframe(payload)) {
+        flags = FrameFlag.Keyframe;
+      }
+    } else if (message.type === MessageType.Audio) {
+      if (isAudioSequenceHeader(payload)) {
+        flags = FrameFlag.Config;
+        role = 'audio';
+      }
+    } else if (payload.subarray(0, META_NAME.length).equals(META_NAME)) {
+      flags = FrameFlag.Config;
+      role = 'meta';
+    }
+    p.framesIn++;
+    p.bytesIn += payload.length;
+    const parts = this.#publish(p, FrameKind.Media, message.type, flags, message.timestamp, payload);
+    if (role) {
+      p.config.set(role, parts);
+      return;
+    }
+    this.#cacheGop(p, message, flags, parts);
+  }
+
+  #cacheGop(p: Published, message: RtmpMessage, flags: number, parts: Uint8Array[]): void {
+    const size = message.payload.length;
+    if (flags & FrameFlag.Keyframe) {
+      p.gop = [parts];
+      p.gopBytes = size;
+      p.gopStartTs = message.timestamp;
+      return;
+    }
+    // Audio-only streams have no GOP: a joiner starts on the next audio frame after the headers.
+    if (!p.gop || !p.hasVideo) return;
+    p.gopBytes += size;
+    if (p.gopBytes > this.#options.gopCacheBytes || ((message.timestamp - p.gopStartTs) >>> 0) > this.#options.gopCacheMs) {
+      // A GOP without its keyframe is useless to a joiner, so drop it whole until the next keyframe.
+      p.gop = undefined;
+      p.gopBytes = 0;
+      return;
+    }
+    p.gop.push(parts);
+  }
+
+  #publish(p: Published, kind: FrameKindId, type: number, flags: number, timestamp: number, payload: Uint8Array): Uint8Array[] {
+    const frame: Frame = { kind, messageType: type, flags, epoch: p.epoch, seq: p.seq++, timestamp, payload };
+    const parts = encodeFrame(frame, this.#options.bus.maxPayload);
+    for (const part of parts) this.#options.bus.publish(p.subject, part);
+    return parts;
+  }
+
+  /**
+   * The init snapshot: config frames, then the GOP, sent to the requester's inbox, then the reply
+   * that says how many bus messages were sent and the last seq they cover, so the origin can stitch
+   * the snapshot to its live subscription without a gap or a duplicate.
+   */
+  #answerInit(p: Published, reply: string, request: Uint8Array): void {
+    let inbox: string | undefined;
+    try {
+      const parsed = JSON.parse(Buffer.from(request).toString()) as { inbox?: unknown };
+      if (typeof parsed.inbox === 'string') inbox = parsed.inbox;
+    } catch {
+      inbox = undefined;
+    }
+    if (!inbox) return;
+    let messages = 0;
+    const send = (parts: Uint8Array[]) => {
+      for (const part of parts) {
+        this.#options.bus.publish(inbox, part);
+        messages++;
+      }
+    };
+    for (const role of ['meta', 'video', 'audio'] as const) {
+      const parts = p.config.get(role);
+      if (parts) send(parts);
+    }
+    for (const parts of p.gop ?? []) send(parts);
+    const ack = { epoch: p.epoch, lastSeq: p.seq - 1, messages };
+    this.#options.bus.publish(reply, Buffer.from(JSON.stringify(ack)));
+  }
+
+  #end(connection: RtmpConnection, messageStreamId: number, reason: EndReason): void {
+    const p = this.#find(connection, messageStreamId);
+    if (!p) return;
+    this.#live.delete(this.#key(p.app, p.streamId));
+    p.initResponder.unsubscribe();
+    this.#publish(p, FrameKind.End, 0, 0, 0, Buffer.from(JSON.stringify({ reason })));
+    connection.logger.child({ app: p.app, stream: p.streamId }).info(
+      { reason, frames: p.framesIn, bytes: p.bytesIn },
+      'publish ended',
+    );
+  }
+}

@@ -1,0 +1,107 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+/**
+ * Every setting, once: its environment variable, its flag, its default, its meaning. The parser,
+ * `firstmile --help` and the table in docs/configuration.md are all made from this list, so they
+ * cannot drift apart (a test checks the doc against it).
+ */
+interface Setting<K extends string, T extends z.ZodType> {
+  key: K;
+  env: string;
+  flag: string;
+  schema: T;
+  default: string | undefined;
+  doc: string;
+}
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const MiB = 1024 * 1024;
+
+function s<K extends string, T extends z.ZodType>(key: K, schema: T, def: string | undefined, doc: string): Setting<K, T> {
+  const snake = key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+  const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return { key, env: `FIRSTMILE_${snake}`, flag, schema, default: def, doc };
+}
+
+export const SETTINGS = [
+  s('host', z.string().min(1), '0.0.0.0', 'Address the RTMP, RTMPS and HTTP listeners bind to.'),
+  s('rtmpPort', int(0, 65535), '1935', 'Plain RTMP listener port (0 picks a free port).'),
+  s('rtmpsPort', int(0, 65535).optional(), undefined, 'RTMPS (RTMP over TLS) listener port; unset disables RTMPS. Needs tlsCert and tlsKey.'),
+  s('tlsCert', z.string().min(1).optional(), undefined, 'PEM certificate chain file for RTMPS; reloaded when the file changes.'),
+  s('tlsKey', z.string().min(1).optional(), undefined, 'PEM private key file for RTMPS.'),
+  s('httpPort', int(0, 65535), '8080', 'HTTP port for /healthz (alive) and /readyz (accepting new connections).'),
+  s('logLevel', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']), 'info', 'Log level (pino JSON lines on stdout).'),
+  s('edgeId', z.string().min(1).max(128), undefined, 'This process\'s identity in logs and on the bus (default: the host name).'),
+  s('maxConnections', int(1, 1_000_000), '10000', 'RTMP/RTMPS connections open at once; more are refused on accept.'),
+  s('handshakeTimeoutMs', int(100, 600_000), '10000', 'Time from TCP accept to a completed handshake and connect command.'),
+  s('idleTimeoutMs', int(0, 3_600_000), '60000', 'A connection with no bytes in or out for this long is closed (0 disables).'),
+  s('maxMessageBytes', int(1024, 0xffffff), String(8 * MiB), 'Largest RTMP message accepted from a peer (the wire field allows 16 MiB).'),
+  s('maxChunkSize', int(128, 0xffffff), String(0xffffff), 'Largest Set Chunk Size accepted from a peer.'),
+  s('maxChunkStreams', int(4, 65599), '64', 'Chunk streams one connection may keep open.'),
+  s('chunkSize', int(128, 65536), '4096', 'Chunk size the server sends with (one encoding shared by every player).'),
+  s('gopCacheBytes', int(0, 1024 * MiB), String(16 * MiB), 'Bytes of the current GOP kept per stream for instant start of late joiners.'),
+  s('gopCacheMs', int(0, 600_000), '10000', 'Duration of the current GOP kept per stream.'),
+  s('playWaitMs', int(0, 3_600_000), '30000', 'A play of a stream that is not live waits this long, then gets NetStream.Play.StreamNotFound.'),
+  s('reconnectWindowMs', int(0, 3_600_000), '30000', 'When a publisher\'s connection drops, its players stay attached this long for it to come back.'),
+  s('lingerMs', int(0, 600_000), '5000', 'An origin keeps a stream\'s subscription this long after its last player leaves.'),
+  s('initTimeoutMs', int(10, 60_000), '2000', 'Timeout of an origin\'s request for a stream\'s init snapshot.'),
+  s('playerMinLagBytes', int(1024, 1024 * MiB), String(MiB), 'A player is behind when its unsent bytes exceed max(this, 2 GOPs); it then skips to the next keyframe.'),
+  s('playerMaxQueueBytes', int(1024, 4096 * MiB), String(16 * MiB), 'Hard cap on one player\'s unsent bytes.'),
+  s('slowPlayerTimeoutMs', int(100, 3_600_000), '10000', 'A player that stays behind this long is disconnected.'),
+  s('shutdownTimeoutMs', int(0, 3_600_000), '10000', 'On SIGTERM, connections get this long to finish before they are closed.'),
+] as const;
+
+type Settings = (typeof SETTINGS)[number];
+export type Config = Readonly<{ [S in Settings as S['key']]: z.output<S['schema']> }>;
+
+const schema = z
+  .object(Object.fromEntries(SETTINGS.map((x) => [x.key, x.schema])) as { [S in Settings as S['key']]: S['schema'] })
+  .strict()
+  .superRefine((c, ctx) => {
+    const tls = [c.rtmpsPort !== undefined, c.tlsCert !== undefined, c.tlsKey !== undefined];
+    if (tls.some(Boolean) && !tls.every(Boolean)) {
+      ctx.addIssue({ code: 'custom', message: 'RTMPS needs all of FIRSTMILE_RTMPS_PORT, FIRSTMILE_TLS_CERT and FIRSTMILE_TLS_KEY' });
+    }
+  });
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Flags win over environment variables, which win over defaults. Unknown FIRSTMILE_* variables and
+ * unknown flags are errors: a typo must not silently fall back to a default.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>, flags: Readonly<Record<string, string>>): Config {
+  const raw: Record<string, string> = {};
+  const known = new Set<string>(SETTINGS.map((x) => x.env));
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('FIRSTMILE_') && !known.has(name)) throw new ConfigError(`unknown setting ${name}`);
+  }
+  const byFlag = new Map<string, Settings>(SETTINGS.map((x) => [x.flag, x]));
+  for (const name of Object.keys(flags)) if (!byFlag.has(name)) throw new ConfigError(`unknown flag --${name}`);
+  for (const x of SETTINGS) {
+    const v = flags[x.flag] ?? env[x.env] ?? x.default;
+    if (v !== undefined && v !== '') raw[x.key] = v;
+  }
+  raw['edgeId'] ??= hostname();
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const x = SETTINGS.find((y) => y.key === i.path[0]);
+      return x ? `${x.env} (--${x.flag}): ${i.message}` : i.message;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  return Object.freeze(parsed.data) as Config;
+}
+
+/** The documentation table (docs/configuration.md embeds it verbatim). */
+export function configTable(): string {
+  const rows = SETTINGS.map((x) => `| \`${x.env}\` | \`--${x.flag}\` | ${x.default === undefined ? '(unset)' : `\`${x.default}\``} | ${x.doc} |`);
+  return ['| Variable | Flag | Default | Meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
