@@ -44,6 +44,7 @@ export interface OriginOptions {
 
 interface Player {
   readonly connection: RtmpConnection;
+  readonly stream: OriginStream;
   readonly messageStreamId: number;
   readonly reset: boolean;
   /** waiting: play not answered yet; active: receiving; ended: told UnpublishNotify, waiting for a new publisher. */
@@ -219,6 +220,7 @@ export class Origin {
     stream.lingerTimer = undefined;
     const player: Player = {
       connection,
+      stream,
       messageStreamId,
       reset,
       state: 'waiting',
@@ -267,13 +269,11 @@ export class Origin {
     if (!player) return;
     players!.delete(messageStreamId);
     clearTimeout(player.waitTimer);
-    for (const stream of this.#streams.values()) {
-      if (!stream.players.delete(player)) continue;
-      player.log.info({ dropped: player.dropped }, 'player left');
-      if (stream.players.size === 0) {
-        stream.lingerTimer = setTimeout(() => this.#forget(stream), this.#o.lingerMs);
-      }
-      return;
+    const stream = player.stream;
+    if (!stream.players.delete(player)) return;
+    player.log.info({ dropped: player.dropped }, 'player left');
+    if (stream.players.size === 0) {
+      stream.lingerTimer = setTimeout(() => this.#forget(stream), this.#o.lingerMs);
     }
   }
 
