@@ -2,7 +2,7 @@
 # Installs what firstmile needs and is missing, then prints nothing but progress.
 #   scripts/setup.sh           Node 24 + pnpm (project-local) and the workspace's packages
 #   scripts/setup.sh --system  also the Debian packages the test suite drives (needs root or sudo)
-# Source it (". scripts/setup.sh") to get the tools on PATH in the calling shell.
+# Afterwards put .tools/node_modules/.bin first on PATH (scripts/up.sh and scripts/test.sh do).
 set -euo pipefail
 
 FM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

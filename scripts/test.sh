@@ -3,7 +3,8 @@
 # suite drives), typechecks every package, then runs the whole test suite with node's test runner.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-. scripts/setup.sh --system
+bash scripts/setup.sh --system
+export PATH="$PWD/.tools/node_modules/.bin:$PATH"
 pnpm run -s typecheck
 # Interop tests start their own servers on ephemeral loopback ports, so files run in parallel safely.
 exec node --test --test-concurrency=2 --test-timeout=300000 \

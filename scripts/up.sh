@@ -3,5 +3,6 @@
 # Extra arguments go to `firstmile up`, e.g. scripts/up.sh --rtmp-port 1936
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-. scripts/setup.sh
+bash scripts/setup.sh
+export PATH="$PWD/.tools/node_modules/.bin:$PATH"
 exec node services/firstmile/src/bin.ts up "$@"
