@@ -31,3 +31,5 @@ export {
   FrameAssembler,
 } from './frame.ts';
 export type { Frame, FrameFragment, FrameKindId, StreamStartInfo } from './frame.ts';
+export { NatsBus } from './nats.ts';
+export type { NatsBusOptions } from './nats.ts';
