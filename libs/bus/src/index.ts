@@ -33,3 +33,7 @@ export {
 export type { Frame, FrameFragment, FrameKindId, StreamStartInfo } from './frame.ts';
 export { NatsBus } from './nats.ts';
 export type { NatsBusOptions } from './nats.ts';
+export { MemoryStreamIndex, indexKey, parseRecord } from './stream-index.ts';
+export type { ClaimResult, LiveStreamRecord, StreamIndex } from './stream-index.ts';
+export { KvStreamIndex } from './kv-stream-index.ts';
+export type { KvStreamIndexOptions } from './kv-stream-index.ts';

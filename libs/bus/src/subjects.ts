@@ -26,15 +26,16 @@ const SAFE_TOKEN = /^[A-Za-z0-9_-]+$/;
 
 /**
  * NATS subject tokens cannot hold '.', '*', '>' or whitespace; RTMP app names can. Bytes outside
- * [A-Za-z0-9_-] become `~XX`, which is reversible and keeps plain names readable.
+ * [A-Za-z0-9_-] become `=XX`: reversible, readable for plain names, and valid in JetStream KV keys
+ * too (which allow only [-/_=.a-zA-Z0-9]), so one encoding serves subjects and the stream index.
  */
 export function encodeSubjectToken(value: string): string {
-  if (value.length === 0) return '~';
+  if (value.length === 0) return '=';
   if (SAFE_TOKEN.test(value)) return value;
   let out = '';
   for (const byte of Buffer.from(value, 'utf8')) {
     const c = String.fromCharCode(byte);
-    out += /[A-Za-z0-9_-]/.test(c) ? c : `~${byte.toString(16).padStart(2, '0')}`;
+    out += /[A-Za-z0-9_-]/.test(c) ? c : `=${byte.toString(16).padStart(2, '0')}`;
   }
   return out;
 }

@@ -37,7 +37,8 @@ test('MemoryBus: unsubscribe() inside a handler stops further deliveries', async
 
 test('subject tokens escape NATS metacharacters reversibly and stream ids hide names', () => {
   assert.equal(encodeSubjectToken('live'), 'live');
-  assert.equal(encodeSubjectToken('a.b*c >'), 'a~2eb~2ac~20~3e');
+  assert.equal(encodeSubjectToken('a.b*c >'), 'a=2eb=2ac=20=3e');
+  assert.match(encodeSubjectToken('ä/x.y'), /^[-_=A-Za-z0-9]+$/);
   const id = streamIdForName('live', 'sk_secret_123');
   assert.match(id, /^[0-9a-f]{24}$/);
   assert.ok(!mediaSubject('live', id).includes('secret'));
