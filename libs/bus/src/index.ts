@@ -15,6 +15,7 @@ export {
   SUBJECT_PREFIX,
   mediaSubject,
   initSubject,
+  controlSubject,
   encodeSubjectToken,
   streamIdForName,
   subjectMatches,

@@ -9,13 +9,19 @@ import { BusError } from './bus.ts';
  *
  *   fm.media.<app>.<streamId>  media frames of one live stream, edge -> origins (frame.ts)
  *   fm.init.<app>.<streamId>   request: an origin asks the owning edge for the stream's init
- *                              snapshot (metadata, sequence headers, current GOP), answered as
- *                              frames on the request's reply inbox, ended by a SnapshotEnd frame
+ *                              snapshot (metadata, sequence headers, current GOP); the frames go
+ *                              to an inbox named in the request, the reply counts them
+ *   fm.ctl.<app>.<streamId>    request: to whichever edge publishes the stream now ({op:'ping'}
+ *                              answers {edge, epoch}); no responders means nobody does
  */
 export const SUBJECT_PREFIX = 'fm';
 
 export function mediaSubject(app: string, streamId: string): string {
   return `${SUBJECT_PREFIX}.media.${encodeSubjectToken(app)}.${encodeSubjectToken(streamId)}`;
+}
+
+export function controlSubject(app: string, streamId: string): string {
+  return `${SUBJECT_PREFIX}.ctl.${encodeSubjectToken(app)}.${encodeSubjectToken(streamId)}`;
 }
 
 export function initSubject(app: string, streamId: string): string {

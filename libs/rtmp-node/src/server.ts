@@ -69,19 +69,32 @@ export class RtmpServer {
     this.#tls?.setSecureContext({ cert, key });
   }
 
+  #listenersClosed: Promise<unknown> | undefined;
+
   /**
-   * Stop accepting, ask every connection to finish, and force-close what is left at the deadline.
+   * Stop accepting: listeners stop at once (net.Server#close's callback only fires once every
+   * connection is gone, so it is awaited in close(), not here).
    */
-  async close(deadlineMs: number): Promise<void> {
+  stopAccepting(): void {
     this.#draining = true;
-    const closing = [closeServer(this.#tcp), closeServer(this.#tls)];
-    for (const c of this.#connections) c.end('server shutting down');
+    this.#listenersClosed ??= Promise.all([closeServer(this.#tcp), closeServer(this.#tls)]);
+  }
+
+  /** Resolves when every connection has closed by itself, or at the deadline. */
+  async waitForConnections(deadlineMs: number): Promise<void> {
     const deadline = Date.now() + deadlineMs;
     while (this.#connections.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 25));
     }
+  }
+
+  /** Stop accepting, end every connection (FIN after what is queued), destroy what is left after graceMs. */
+  async close(graceMs: number): Promise<void> {
+    this.stopAccepting();
+    for (const c of this.#connections) c.end('server shutting down');
+    await this.waitForConnections(graceMs);
     for (const c of this.#connections) c.close('shutdown deadline');
-    await Promise.all(closing);
+    await this.#listenersClosed;
   }
 
   #accept(socket: Socket, secure: boolean): void {

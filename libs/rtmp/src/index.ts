@@ -9,3 +9,4 @@ export { COMMAND_AMF_LIMITS, amf0Body, decodeCommand, encodeCommand, onStatus } 
 export type { Command, StatusInfo } from './message/command.ts';
 export { ServerSession, MediaChunkStream, DEFAULT_SERVER_SESSION_OPTIONS } from './session/server-session.ts';
 export type { ConnectInfo, PushResult, ServerSessionOptions, SessionEvent } from './session/server-session.ts';
+export { ClientSession, type ClientEvent, type ClientPushResult, type ClientSessionOptions } from './session/client-session.ts';

@@ -1,7 +1,9 @@
 import { randomInt } from 'node:crypto';
 import {
+  BusError,
   FrameFlag,
   FrameKind,
+  controlSubject,
   encodeFrame,
   initSubject,
   mediaSubject,
@@ -9,17 +11,31 @@ import {
   type Bus,
   type Frame,
   type FrameKindId,
+  type LiveStreamRecord,
+  type StreamIndex,
   type StreamStartInfo,
   type Subscription,
 } from '@firstmile/bus';
-import { isAudioSequenceHeader, isVideoKeyframe, isVideoSequenceHeader } from '@firstmile/flv';
+import {
+  audioCodecName,
+  isAudioSequenceHeader,
+  isVideoKeyframe,
+  isVideoSequenceHeader,
+  parseAudioTagHeader,
+  parseVideoTagHeader,
+  videoCodecName,
+} from '@firstmile/flv';
 import type { Logger } from '@firstmile/observability';
 import { MessageType, type RtmpMessage, type SessionEvent } from '@firstmile/rtmp';
 import type { RtmpConnection } from '@firstmile/rtmp-node';
 
 export interface EdgeOptions {
   bus: Bus;
+  /** Cluster-wide ownership of stream keys and the live-stream index. */
+  index: StreamIndex;
   logger: Logger;
+  /** How often an owning edge renews its index record. */
+  heartbeatMs: number;
   /** This edge's identity on the bus (pod name in a cluster). */
   edgeId: string;
   /** Bytes of the current GOP kept for late joiners; a longer GOP is not cached (joiners wait for the next keyframe). */
@@ -47,6 +63,10 @@ interface Published {
   gopStartTs: number;
   hasVideo: boolean;
   initResponder: Subscription;
+  controlResponder: Subscription;
+  record: LiveStreamRecord;
+  revision: number;
+  heartbeat: NodeJS.Timeout;
   framesIn: number;
   bytesIn: number;
 }
@@ -62,6 +82,8 @@ export class Edge {
   readonly #options: EdgeOptions;
   /** Live streams on this edge by `${app}/${streamId}`. */
   readonly #live = new Map<string, Published>();
+  /** Keys with a claim in flight: a second publish on this edge is refused without a round trip. */
+  readonly #claiming = new Set<string>();
 
   constructor(options: EdgeOptions) {
     this.#options = options;
@@ -107,17 +129,67 @@ export class Edge {
     const streamId = streamIdForName(app, name);
     const key = this.#key(app, streamId);
     const log = connection.logger.child({ app, stream: streamId });
-    if (this.#live.has(key)) {
-      log.warn({}, 'refusing publish: stream is already being published');
+    if (this.#live.has(key) || this.#claiming.has(key)) {
+      log.warn({}, 'refusing publish: stream is already being published on this edge');
       connection.rejectPublish(messageStreamId, 'Stream is already being published.');
       return;
     }
-    const epoch = randomInt(1, 0xffffffff);
-    const subject = mediaSubject(app, streamId);
+    this.#claiming.add(key);
+    const now = new Date().toISOString();
+    const record: LiveStreamRecord = {
+      app,
+      streamId,
+      edge: this.#options.edgeId,
+      epoch: randomInt(1, 0xffffffff),
+      since: now,
+      heartbeatAt: now,
+    };
+    this.#options.index.claim(record, (owner) => this.#ownerAlive(owner)).then(
+      (result) => {
+        this.#claiming.delete(key);
+        if (connection.closed) {
+          if (result.ok) void this.#release(record, result.revision, log);
+          return;
+        }
+        if (!result.ok) {
+          log.warn({ owner: result.owner.edge }, 'refusing publish: stream is live on another edge');
+          connection.rejectPublish(messageStreamId, 'Stream is already being published.');
+          return;
+        }
+        this.#start(connection, messageStreamId, record, result.revision, log);
+      },
+      (error: unknown) => {
+        this.#claiming.delete(key);
+        log.error({ err: (error as Error).message }, 'refusing publish: stream index unavailable');
+        if (!connection.closed) {
+          connection.rejectPublish(messageStreamId, 'Stream index unavailable; try again.', 'NetStream.Publish.Failed');
+        }
+      },
+    );
+  }
+
+  /**
+   * An owner is alive while it answers on the stream's control subject. No responders means its
+   * NATS connection (and so its subscription) is gone: the stream can be taken over. A timeout is
+   * taken as alive: refusing a reconnect for a moment is better than two interleaved publishers.
+   */
+  async #ownerAlive(owner: LiveStreamRecord): Promise<boolean> {
+    if (owner.edge === this.#options.edgeId) return false; // not live here (checked first): our leftover
+    try {
+      await this.#options.bus.request(controlSubject(owner.app, owner.streamId), Buffer.from('{"op":"ping"}'), { timeoutMs: 1000 });
+      return true;
+    } catch (error) {
+      return !(error instanceof BusError && error.code === 'BUS_ERR_NO_RESPONDERS');
+    }
+  }
+
+  #start(connection: RtmpConnection, messageStreamId: number, record: LiveStreamRecord, revision: number, log: Logger): void {
+    const { app, streamId, epoch } = record;
+    const bus = this.#options.bus;
     const published: Published = {
       app,
       streamId,
-      subject,
+      subject: mediaSubject(app, streamId),
       epoch,
       connection,
       messageStreamId,
@@ -127,18 +199,48 @@ export class Edge {
       gopBytes: 0,
       gopStartTs: 0,
       hasVideo: false,
-      initResponder: this.#options.bus.subscribe(initSubject(app, streamId), (m) => {
+      initResponder: bus.subscribe(initSubject(app, streamId), (m) => {
         if (m.reply) this.#answerInit(published, m.reply, m.data);
       }),
+      controlResponder: bus.subscribe(controlSubject(app, streamId), (m) => {
+        if (m.reply) bus.publish(m.reply, Buffer.from(JSON.stringify({ edge: this.#options.edgeId, epoch })));
+      }),
+      record,
+      revision,
+      heartbeat: setInterval(() => void this.#renew(published, log), this.#options.heartbeatMs),
       framesIn: 0,
       bytesIn: 0,
     };
-    this.#live.set(key, published);
-    connection.context.set('publishing', true);
+    published.heartbeat.unref();
+    this.#live.set(this.#key(app, streamId), published);
     connection.acceptPublish(messageStreamId);
-    const info: StreamStartInfo = { app, streamId, startedAt: new Date().toISOString(), edge: this.#options.edgeId };
+    const info: StreamStartInfo = { app, streamId, startedAt: record.since, edge: this.#options.edgeId };
     this.#publish(published, FrameKind.Start, 0, 0, 0, Buffer.from(JSON.stringify(info)));
     log.info({ epoch }, 'publish started');
+  }
+
+  async #renew(p: Published, log: Logger): Promise<void> {
+    if (this.#live.get(this.#key(p.app, p.streamId)) !== p) return;
+    p.record.heartbeatAt = new Date().toISOString();
+    try {
+      const revision = await this.#options.index.renew(p.record, p.revision);
+      if (revision === undefined) {
+        log.warn({}, 'ownership lost: another edge took the stream over; closing the publisher');
+        p.connection.close('stream taken over by another edge');
+        return;
+      }
+      p.revision = revision;
+    } catch (error) {
+      log.warn({ err: (error as Error).message }, 'heartbeat failed; retrying at the next interval');
+    }
+  }
+
+  async #release(record: LiveStreamRecord, revision: number, log: Logger): Promise<void> {
+    try {
+      await this.#options.index.release(record.app, record.streamId, revision);
+    } catch (error) {
+      log.warn({ err: (error as Error).message }, 'could not release the stream in the index; it will expire');
+    }
   }
 
   #find(connection: RtmpConnection, messageStreamId: number): Published | undefined {
@@ -159,6 +261,7 @@ export class Edge {
       if (isVideoSequenceHeader(payload)) {
         flags = FrameFlag.Config;
         role = 'video';
+        p.record.video = videoCodecName(parseVideoTagHeader(payload));
       } else if (isVideoKeyframe(payload)) {
         flags = FrameFlag.Keyframe;
       }
@@ -166,6 +269,7 @@ export class Edge {
       if (isAudioSequenceHeader(payload)) {
         flags = FrameFlag.Config;
         role = 'audio';
+        p.record.audio = audioCodecName(parseAudioTagHeader(payload));
       }
     } else if (payload.subarray(0, META_NAME.length).equals(META_NAME)) {
       flags = FrameFlag.Config;
@@ -242,11 +346,12 @@ export class Edge {
     const p = this.#find(connection, messageStreamId);
     if (!p) return;
     this.#live.delete(this.#key(p.app, p.streamId));
+    clearInterval(p.heartbeat);
     p.initResponder.unsubscribe();
+    p.controlResponder.unsubscribe();
     this.#publish(p, FrameKind.End, 0, 0, 0, Buffer.from(JSON.stringify({ reason })));
-    connection.logger.child({ app: p.app, stream: p.streamId }).info(
-      { reason, frames: p.framesIn, bytes: p.bytesIn },
-      'publish ended',
-    );
+    const log = connection.logger.child({ app: p.app, stream: p.streamId });
+    log.info({ reason, frames: p.framesIn, bytes: p.bytesIn }, 'publish ended');
+    void this.#release(p.record, p.revision, log);
   }
 }

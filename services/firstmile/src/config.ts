@@ -49,7 +49,19 @@ export const SETTINGS = [
   s('playerMinLagBytes', int(1024, 1024 * MiB), String(MiB), 'A player is behind when its unsent bytes exceed max(this, 2 GOPs); it then skips to the next keyframe.'),
   s('playerMaxQueueBytes', int(1024, 4096 * MiB), String(16 * MiB), 'Hard cap on one player\'s unsent bytes.'),
   s('slowPlayerTimeoutMs', int(100, 3_600_000), '10000', 'A player that stays behind this long is disconnected.'),
-  s('shutdownTimeoutMs', int(0, 3_600_000), '10000', 'On SIGTERM, connections get this long to finish before they are closed.'),
+  s('shutdownTimeoutMs', int(0, 3_600_000), '10000', 'Drain deadline: on SIGTERM readiness fails and no new connections are accepted; open ones get this long to finish, then are closed.'),
+  s('natsUrl', z.string().regex(/^[^\s]+$/).optional(), undefined, 'Comma-separated NATS server URLs. Unset: the in-memory bus (only for `firstmile up`); `edge` and `origin` require it.'),
+  s('natsCreds', z.string().min(1).optional(), undefined, 'NATS credentials file (JWT + NKey seed).'),
+  s('natsUser', z.string().min(1).optional(), undefined, 'NATS user name (with natsPassword).'),
+  s('natsPassword', z.string().min(1).optional(), undefined, 'NATS password.'),
+  s('natsTlsCa', z.string().min(1).optional(), undefined, 'CA file to verify the NATS servers (turns TLS on).'),
+  s('natsTlsCert', z.string().min(1).optional(), undefined, 'Client certificate file for NATS mutual TLS.'),
+  s('natsTlsKey', z.string().min(1).optional(), undefined, 'Client key file for NATS mutual TLS.'),
+  s('indexBucket', z.string().regex(/^[A-Za-z0-9_-]+$/), 'fm_live', 'JetStream KV bucket of the live-stream index and stream ownership.'),
+  s('indexReplicas', int(1, 5), '1', 'Replicas of the index bucket (3 on a NATS cluster, so it survives losing a node).'),
+  s('indexTtlMs', int(1000, 3_600_000), '15000', 'An index record not renewed for this long disappears (a dead edge\'s streams).'),
+  s('heartbeatMs', int(100, 600_000), '2000', 'How often an edge renews the index records of the streams it owns.'),
+  s('jetstreamRetryMs', int(0, 600_000), '8000', 'How long one JetStream operation retries through a leader election before failing.'),
 ] as const;
 
 type Settings = (typeof SETTINGS)[number];
@@ -62,6 +74,15 @@ const schema = z
     const tls = [c.rtmpsPort !== undefined, c.tlsCert !== undefined, c.tlsKey !== undefined];
     if (tls.some(Boolean) && !tls.every(Boolean)) {
       ctx.addIssue({ code: 'custom', message: 'RTMPS needs all of FIRSTMILE_RTMPS_PORT, FIRSTMILE_TLS_CERT and FIRSTMILE_TLS_KEY' });
+    }
+    if ((c.natsTlsCert === undefined) !== (c.natsTlsKey === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'NATS mutual TLS needs both FIRSTMILE_NATS_TLS_CERT and FIRSTMILE_NATS_TLS_KEY' });
+    }
+    if ((c.natsUser === undefined) !== (c.natsPassword === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'FIRSTMILE_NATS_USER and FIRSTMILE_NATS_PASSWORD go together' });
+    }
+    if (c.heartbeatMs * 2 > c.indexTtlMs) {
+      ctx.addIssue({ code: 'custom', message: 'FIRSTMILE_INDEX_TTL_MS must be at least twice FIRSTMILE_HEARTBEAT_MS' });
     }
   });
 

@@ -1,7 +1,8 @@
 import { readFileSync, watchFile, unwatchFile } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MemoryBus, type Bus } from '@firstmile/bus';
+import { KvStreamIndex, MemoryBus, MemoryStreamIndex, NatsBus, type Bus, type StreamIndex } from '@firstmile/bus';
+import { connect, credsAuthenticator, type ConnectionOptions } from '@nats-io/transport-node';
 import { Edge } from '@firstmile/edge';
 import type { Logger } from '@firstmile/observability';
 import { Origin } from '@firstmile/origin';
@@ -18,13 +19,64 @@ export interface Running {
 
 const MAX_APP_LENGTH = 256;
 
+interface Plane {
+  bus: Bus;
+  index: StreamIndex;
+}
+
+/**
+ * NATS when configured (the cluster), else the in-memory bus and index: the same services run on
+ * either, which is what makes `firstmile up` an honest single-box cluster.
+ */
+async function openPlane(mode: Mode, config: Config, logger: Logger): Promise<Plane> {
+  const onHandlerError = (error: unknown, subject: string) => logger.error({ err: String(error), subject }, 'bus handler failed');
+  if (!config.natsUrl) {
+    if (mode !== 'up') throw new Error(`firstmile ${mode} needs FIRSTMILE_NATS_URL (only 'up' runs on the in-memory bus)`);
+    return { bus: new MemoryBus({ onHandlerError }), index: new MemoryStreamIndex({ ttlMs: config.indexTtlMs }) };
+  }
+  const options: ConnectionOptions = {
+    servers: config.natsUrl.split(',').filter(Boolean),
+    name: `firstmile-${mode}-${config.edgeId}`,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    waitOnFirstConnect: true,
+  };
+  if (config.natsCreds) options.authenticator = credsAuthenticator(readFileSync(config.natsCreds));
+  if (config.natsUser && config.natsPassword) {
+    options.user = config.natsUser;
+    options.pass = config.natsPassword;
+  }
+  if (config.natsTlsCa || config.natsTlsCert) {
+    options.tls = {
+      ...(config.natsTlsCa ? { caFile: config.natsTlsCa } : {}),
+      ...(config.natsTlsCert && config.natsTlsKey ? { certFile: config.natsTlsCert, keyFile: config.natsTlsKey } : {}),
+    };
+  }
+  const nc = await connect(options);
+  const log = logger.child({ svc: 'nats' });
+  log.info({ server: nc.getServer() }, 'connected to NATS');
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') log.warn({ event: s.type, server: 'server' in s ? s.server : undefined }, 'NATS connection event');
+    }
+  })();
+  const index = await KvStreamIndex.open(nc, {
+    bucket: config.indexBucket,
+    replicas: config.indexReplicas,
+    ttlMs: config.indexTtlMs,
+    retryForMs: config.jetstreamRetryMs,
+  });
+  return { bus: new NatsBus(nc, { onHandlerError }), index };
+}
+
 /** Builds and starts one firstmile process: edge, origin or both over one bus. */
-export async function run(mode: Mode, config: Config, logger: Logger, bus: Bus = new MemoryBus({
-  onHandlerError: (error, subject) => logger.error({ err: String(error), subject }, 'bus handler failed'),
-})): Promise<Running> {
+export async function run(mode: Mode, config: Config, logger: Logger): Promise<Running> {
+  const { bus, index } = await openPlane(mode, config, logger);
   const edge = mode !== 'origin'
     ? new Edge({
         bus,
+        index,
+        heartbeatMs: config.heartbeatMs,
         logger: logger.child({ svc: 'edge' }),
         edgeId: config.edgeId,
         gopCacheBytes: config.gopCacheBytes,
@@ -149,12 +201,17 @@ export async function run(mode: Mode, config: Config, logger: Logger, bus: Bus =
     ports,
     stop() {
       stopping ??= (async () => {
+        // Readiness fails first so the load balancer stops sending new connections; encoders and
+        // players already here get the drain deadline to finish or reconnect elsewhere.
         ready = false;
-        logger.info({ timeoutMs: config.shutdownTimeoutMs }, 'shutting down: no new connections');
+        logger.info({ deadlineMs: config.shutdownTimeoutMs, connections: rtmp.connections.size }, 'draining: no new connections');
         if (tlsFiles) unwatchFile(tlsFiles.cert, reloadTls);
+        rtmp.stopAccepting();
+        await rtmp.waitForConnections(config.shutdownTimeoutMs);
         origin?.close();
         edge?.closeAll();
-        await rtmp.close(config.shutdownTimeoutMs);
+        await rtmp.close(2000);
+        await index.close();
         await bus.close();
         await new Promise<void>((resolve) => http.close(() => resolve()));
         http.closeAllConnections();

@@ -84,6 +84,8 @@ class OriginStream {
   sub: Subscription | undefined;
   phase: Phase = 'idle';
   epoch = -1;
+  /** Superseded publisher sessions: a partitioned edge's late frames must not flip the stream back. */
+  readonly retiredEpochs: number[] = [];
   expectedSeq = 0;
   /** After loss: forward nothing but config until a keyframe (never a broken GOP). */
   needKeyframe = false;
@@ -368,10 +370,11 @@ export class Origin {
 
   #onFrame(stream: OriginStream, frame: Frame): void {
     if (frame.kind === FrameKind.Start) {
-      this.#beginEpoch(stream, frame.epoch, frame.seq);
+      if (!stream.retiredEpochs.includes(frame.epoch)) this.#beginEpoch(stream, frame.epoch, frame.seq);
       return;
     }
     if (frame.kind === FrameKind.SnapshotEnd) return;
+    if (frame.epoch !== stream.epoch && stream.retiredEpochs.includes(frame.epoch)) return;
     if (frame.epoch !== stream.epoch) {
       if (frame.kind === FrameKind.End) return; // the end of a session we never saw
       // Joined a session whose Start we lost: adopt it and wait for a keyframe.
@@ -404,6 +407,10 @@ export class Origin {
     const wasGrace = stream.phase === 'grace';
     clearTimeout(stream.graceTimer);
     stream.graceTimer = undefined;
+    if (stream.epoch !== -1 && stream.epoch !== epoch) {
+      stream.retiredEpochs.push(stream.epoch);
+      if (stream.retiredEpochs.length > 16) stream.retiredEpochs.shift();
+    }
     stream.epoch = epoch;
     stream.expectedSeq = (seq + 1) >>> 0;
     stream.needKeyframe = false;
