@@ -36,6 +36,12 @@ export interface EdgeOptions {
   logger: Logger;
   /** How often an owning edge renews its index record. */
   heartbeatMs: number;
+  /**
+   * A publisher that has sent nothing for this long has lost its key to a new publisher. Encoders
+   * whose network died leave half-open connections that would otherwise hold the key until the
+   * idle timeout, refusing the encoder's own reconnect.
+   */
+  publisherStaleMs: number;
   /** This edge's identity on the bus (pod name in a cluster). */
   edgeId: string;
   /** Bytes of the current GOP kept for late joiners; a longer GOP is not cached (joiners wait for the next keyframe). */
@@ -69,6 +75,13 @@ interface Published {
   heartbeat: NodeJS.Timeout;
   framesIn: number;
   bytesIn: number;
+  lastMediaAt: number;
+}
+
+interface ControlReply {
+  edge: string;
+  epoch: number;
+  idleMs: number;
 }
 
 const META_NAME = Buffer.from([0x02, 0x00, 0x0a, ...Buffer.from('onMetaData')]);
@@ -129,6 +142,12 @@ export class Edge {
     const streamId = streamIdForName(app, name);
     const key = this.#key(app, streamId);
     const log = connection.logger.child({ app, stream: streamId });
+    const current = this.#live.get(key);
+    if (current && Date.now() - current.lastMediaAt > this.#options.publisherStaleMs) {
+      log.warn({ idleMs: Date.now() - current.lastMediaAt }, 'taking over from a stalled publisher on this edge');
+      this.#end(current.connection, current.messageStreamId, 'dropped');
+      current.connection.close('replaced by a new publisher (stalled)');
+    }
     if (this.#live.has(key) || this.#claiming.has(key)) {
       log.warn({}, 'refusing publish: stream is already being published on this edge');
       connection.rejectPublish(messageStreamId, 'Stream is already being published.');
@@ -169,15 +188,17 @@ export class Edge {
   }
 
   /**
-   * An owner is alive while it answers on the stream's control subject. No responders means its
-   * NATS connection (and so its subscription) is gone: the stream can be taken over. A timeout is
-   * taken as alive: refusing a reconnect for a moment is better than two interleaved publishers.
+   * An owner is alive while it answers on the stream's control subject and its publisher is not
+   * stalled. No responders means its NATS connection (and so its subscription) is gone. A timeout
+   * is taken as alive: refusing a reconnect for a moment is better than two interleaved publishers.
+   * A stalled owner learns it lost the stream at its next heartbeat (the CAS fails).
    */
   async #ownerAlive(owner: LiveStreamRecord): Promise<boolean> {
     if (owner.edge === this.#options.edgeId) return false; // not live here (checked first): our leftover
     try {
-      await this.#options.bus.request(controlSubject(owner.app, owner.streamId), Buffer.from('{"op":"ping"}'), { timeoutMs: 1000 });
-      return true;
+      const reply = await this.#options.bus.request(controlSubject(owner.app, owner.streamId), Buffer.from('{"op":"ping"}'), { timeoutMs: 1000 });
+      const { idleMs } = JSON.parse(Buffer.from(reply.data).toString()) as ControlReply;
+      return !(typeof idleMs === 'number' && idleMs > this.#options.publisherStaleMs);
     } catch (error) {
       return !(error instanceof BusError && error.code === 'BUS_ERR_NO_RESPONDERS');
     }
@@ -203,13 +224,16 @@ export class Edge {
         if (m.reply) this.#answerInit(published, m.reply, m.data);
       }),
       controlResponder: bus.subscribe(controlSubject(app, streamId), (m) => {
-        if (m.reply) bus.publish(m.reply, Buffer.from(JSON.stringify({ edge: this.#options.edgeId, epoch })));
+        if (!m.reply) return;
+        const reply: ControlReply = { edge: this.#options.edgeId, epoch, idleMs: Date.now() - published.lastMediaAt };
+        bus.publish(m.reply, Buffer.from(JSON.stringify(reply)));
       }),
       record,
       revision,
       heartbeat: setInterval(() => void this.#renew(published, log), this.#options.heartbeatMs),
       framesIn: 0,
       bytesIn: 0,
+      lastMediaAt: Date.now(),
     };
     published.heartbeat.unref();
     this.#live.set(this.#key(app, streamId), published);
@@ -277,6 +301,7 @@ export class Edge {
     }
     p.framesIn++;
     p.bytesIn += payload.length;
+    p.lastMediaAt = Date.now();
     const parts = this.#publish(p, FrameKind.Media, message.type, flags, message.timestamp, payload);
     if (role) {
       p.config.set(role, parts);

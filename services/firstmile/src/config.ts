@@ -60,6 +60,7 @@ export const SETTINGS = [
   s('indexBucket', z.string().regex(/^[A-Za-z0-9_-]+$/), 'fm_live', 'JetStream KV bucket of the live-stream index and stream ownership.'),
   s('indexReplicas', int(1, 5), '1', 'Replicas of the index bucket (3 on a NATS cluster, so it survives losing a node).'),
   s('indexTtlMs', int(1000, 3_600_000), '15000', 'An index record not renewed for this long disappears (a dead edge\'s streams).'),
+  s('publisherStaleMs', int(500, 3_600_000), '5000', 'A publisher that has sent no media for this long loses its key to a new publisher (an encoder reconnecting from a dead network).'),
   s('heartbeatMs', int(100, 600_000), '2000', 'How often an edge renews the index records of the streams it owns.'),
   s('jetstreamRetryMs', int(0, 600_000), '8000', 'How long one JetStream operation retries through a leader election before failing.'),
 ] as const;

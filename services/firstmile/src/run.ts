@@ -77,6 +77,7 @@ export async function run(mode: Mode, config: Config, logger: Logger): Promise<R
         bus,
         index,
         heartbeatMs: config.heartbeatMs,
+        publisherStaleMs: config.publisherStaleMs,
         logger: logger.child({ svc: 'edge' }),
         edgeId: config.edgeId,
         gopCacheBytes: config.gopCacheBytes,

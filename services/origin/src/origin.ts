@@ -95,6 +95,8 @@ class OriginStream {
   // time never goes backwards across a reconnect.
   tsOffset = 0;
   epochStarted = false;
+  /** Audio/video frames delivered in this publisher session: a joiner with no GOP missed some. */
+  mediaInEpoch = 0;
   lastOutTs: number | undefined;
   meta: OutMessage | undefined;
   videoSh: OutMessage | undefined;
@@ -415,6 +417,7 @@ export class Origin {
     stream.expectedSeq = (seq + 1) >>> 0;
     stream.needKeyframe = false;
     stream.epochStarted = false;
+    stream.mediaInEpoch = 0;
     // Keep the sequence headers until the new session sends its own (players already have them);
     // the GOP belongs to the old session.
     stream.gop = [];
@@ -422,15 +425,17 @@ export class Origin {
     stream.gopBytes = 0;
     stream.phase = 'live';
     stream.log.info({ epoch, resumed: wasGrace }, wasGrace ? 'publisher came back: resuming players' : 'stream is live');
+    // A new session starts with its headers and a keyframe, so players already attached lose
+    // nothing by taking it from its first message.
     for (const player of stream.players) {
       if (player.state === 'active') {
-        player.awaitKeyframe = true;
+        player.awaitKeyframe = false;
       } else if (player.state === 'ended') {
         player.connection.send(player.connection.session.streamBegin(player.messageStreamId));
         player.connection.status(player.messageStreamId, { level: 'status', code: 'NetStream.Play.PublishNotify', description: 'Stream is now published.' });
         clearTimeout(player.waitTimer);
         player.state = 'active';
-        player.awaitKeyframe = true;
+        player.awaitKeyframe = false;
       } else if (activate) {
         this.#activate(stream, player);
       }
@@ -470,7 +475,8 @@ export class Origin {
     c.acceptPlay(player.messageStreamId, player.reset);
     const init = [...stream.configMessages(), ...stream.gop];
     c.send(init.map((m) => m.encodedFor(player.messageStreamId)));
-    player.awaitKeyframe = stream.gop.length === 0;
+    // Without a cached GOP the player restarts at the next keyframe, unless nothing was missed.
+    player.awaitKeyframe = stream.gop.length === 0 && stream.mediaInEpoch > 0;
     player.log.info({ initMessages: init.length, gop: stream.gop.length }, 'play started');
   }
 
@@ -485,13 +491,18 @@ export class Origin {
       if (keyframe) stream.needKeyframe = false;
       else if (type === MessageType.Video || (type === MessageType.Audio && stream.hasVideo)) return false;
     }
-    if (!stream.epochStarted) {
+    const media = (type === MessageType.Audio || type === MessageType.Video) && !config;
+    if (!stream.epochStarted && media) {
       stream.epochStarted = true;
-      // First message of a publisher session: continue from the last time players saw.
+      // First audio/video frame of a publisher session: continue right after the last time players
+      // saw. (Not the session's first message: metadata and headers at 0 would make players jump
+      // when the media starts later.)
       stream.tsOffset = stream.lastOutTs === undefined ? 0 : (stream.lastOutTs + 1 - frame.timestamp) >>> 0;
     }
-    const ts = (frame.timestamp + stream.tsOffset) >>> 0;
-    if (stream.lastOutTs === undefined || ((ts - stream.lastOutTs) >>> 0) < 0x80000000) stream.lastOutTs = ts;
+    if (media) stream.mediaInEpoch++;
+    // Headers before the session's first frame are pinned to where players are.
+    const ts = stream.epochStarted ? (frame.timestamp + stream.tsOffset) >>> 0 : (stream.lastOutTs ?? frame.timestamp);
+    if (stream.epochStarted && (stream.lastOutTs === undefined || ((ts - stream.lastOutTs) >>> 0) < 0x80000000)) stream.lastOutTs = ts;
     const m = new OutMessage(type, ts, frame.payload, keyframe, config, this.#o.chunkSize);
     if (config) {
       if (type === MessageType.Video) stream.videoSh = m;

@@ -199,3 +199,41 @@ test('Origin: a play of a stream that never goes live gets NetStream.Play.Stream
   const p = await play(port);
   await p.waitFor(() => p.events.some((e) => e.type === 'status' && e.code === 'NetStream.Play.StreamNotFound'), 3000);
 });
+
+const af = (seq: number, ts: number, epoch = EPOCH) => frame(seq, FrameKind.Media, 8, 0, ts, Buffer.from([0xaf, 0x01, seq & 0xff]), epoch);
+const meta = (seq: number, epoch = EPOCH) =>
+  frame(seq, FrameKind.Media, 18, FrameFlag.Config, 0, Buffer.from([0x02, 0x00, 0x0a, ...Buffer.from('onMetaData'), 0x05]), epoch);
+
+test('Origin: a player waiting before the publish misses nothing, not even audio ahead of the first keyframe', async (t) => {
+  const { origin, port, publish } = await setup(t);
+  const p = await play(port);
+  await p.waitFor(() => origin.players === 1);
+  publish(startFrame(0));
+  publish(vsh(1));
+  publish(ash(2));
+  publish(af(3, 0));
+  publish(vf(4, true, 23));
+  await p.waitFor(() => p.videoSeqs().includes(4));
+  const audio = p.events.filter((e) => e.type === 'media' && e.messageType === 8 && e.payload[1] === 0x01);
+  assert.equal(audio.length, 1, 'the audio frame before the keyframe was forwarded');
+});
+
+test('Origin: a returning publisher whose media starts late (metadata at 0, media at 4000) does not make players jump', async (t) => {
+  const { origin, port, publish } = await setup(t);
+  const p = await play(port);
+  await p.waitFor(() => origin.players === 1);
+  publish(startFrame(0));
+  publish(vsh(1));
+  publish(vf(2, true, 1000));
+  await p.waitFor(() => p.videoSeqs().includes(2));
+  publish(startFrame(0, 99));
+  publish(meta(1, 99));
+  publish(vsh(2, 99));
+  publish(vf(3, true, 4000, 99));
+  publish(vf(4, false, 4033, 99));
+  await p.waitFor(() => p.videoSeqs().includes(4));
+  const ts = p.events.flatMap((e) => (e.type === 'media' && e.messageType === 9 && e.payload[1] === 0x01 ? [e.timestamp] : []));
+  assert.deepEqual(ts, [1000, 1001, 1034]);
+  const metaTs = p.events.flatMap((e) => (e.type === 'media' && e.messageType === 18 ? [e.timestamp] : []));
+  assert.deepEqual(metaTs, [1000], 'headers of the new session are pinned to where players are');
+});
