@@ -20,6 +20,8 @@ fm_install_system() {
   command -v nats-server >/dev/null || need+=(nats-server)
   command -v ffmpeg >/dev/null || need+=(ffmpeg)
   command -v rtmpdump >/dev/null || need+=(rtmpdump)
+  # The e2e cluster's TCP load balancer in front of the edges.
+  command -v haproxy >/dev/null || need+=(haproxy)
   command -v gst-launch-1.0 >/dev/null || need+=(gstreamer1.0-tools)
   # rtmp2sink/rtmp2src live in plugins-bad; flvmux/flvdemux in good; the rest in base.
   if ! command -v gst-inspect-1.0 >/dev/null || ! gst-inspect-1.0 rtmp2sink >/dev/null 2>&1 \
