@@ -17,6 +17,8 @@ export interface RtmpConnectionOptions {
   handler: ConnectionHandler;
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
+  /** Stop reading from a peer while this many bytes of ours wait unread by it. */
+  readPauseBytes: number;
 }
 
 /**
@@ -33,6 +35,8 @@ export class RtmpConnection {
   readonly session: ServerSession;
   readonly #handler: ConnectionHandler;
   readonly #idleTimeoutMs: number;
+  readonly #readPauseBytes: number;
+  #readPaused = false;
   #handshakeTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #lastActivity = Date.now();
@@ -52,7 +56,14 @@ export class RtmpConnection {
     this.session = new ServerSession(options.session);
     this.#handler = options.handler;
     this.#idleTimeoutMs = options.idleTimeoutMs;
+    this.#readPauseBytes = options.readPauseBytes;
     const socket = this.socket;
+    socket.on('drain', () => {
+      if (this.#readPaused) {
+        this.#readPaused = false;
+        socket.resume();
+      }
+    });
     socket.setNoDelay(true); // we batch writes ourselves; Nagle would only add delay
     socket.on('data', (data: Buffer) => this.#onData(data));
     socket.on('error', (error: NodeJS.ErrnoException) => {
@@ -153,6 +164,12 @@ export class RtmpConnection {
       throw error;
     }
     this.send(result.output);
+    // A peer that keeps sending commands but never reads the answers would grow our write queue
+    // without bound; stop reading it (its own TCP window then stops it) until it catches up.
+    if (!this.#readPaused && this.socket.writableLength > this.#readPauseBytes) {
+      this.#readPaused = true;
+      this.socket.pause();
+    }
     if (this.session.connected && this.#handshakeTimer) {
       clearTimeout(this.#handshakeTimer);
       this.#handshakeTimer = undefined;

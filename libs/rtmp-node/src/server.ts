@@ -17,6 +17,8 @@ export interface RtmpServerOptions {
   handshakeTimeoutMs: number;
   /** No bytes in or out for this long closes the connection (0 disables). */
   idleTimeoutMs: number;
+  /** Stop reading from a peer while this many of our bytes wait unread by it (default 1 MiB). */
+  readPauseBytes?: number;
   session: Partial<ServerSessionOptions>;
   logger: Logger;
   handler: ConnectionHandler;
@@ -120,6 +122,7 @@ export class RtmpServer {
       logger: log.child({ conn: id, remote: `${socket.remoteAddress}:${socket.remotePort}`, tls: secure }),
       handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
       idleTimeoutMs: this.#options.idleTimeoutMs,
+      readPauseBytes: this.#options.readPauseBytes ?? 1024 * 1024,
       handler: {
         onEvent: (c, e) => handler.onEvent(c, e),
         onClose: (c) => {

@@ -394,6 +394,20 @@ describe('ClientSession against ServerSession', () => {
     assert.deepEqual(player.serverOf('stop'), [{ type: 'stop', streamId: 1 }]);
   });
 
+  it('publishes again on a new stream after deleteStream', () => {
+    const p = new Pair().start();
+    p.clientSend(p.client.publish('first'));
+    p.clientSend(p.client.deleteStream());
+    assert.equal(p.client.streamId, 0);
+    assert.deepEqual(p.client.publish('second'), [], 'queued until a stream exists');
+    p.clientSend(p.client.createStream());
+    assert.equal(p.client.streamId, 2);
+    assert.deepEqual(p.serverOf('publish').map((e) => [e.streamId, e.name]), [[1, 'first'], [2, 'second']]);
+    assert.deepEqual(p.events('publishStart').map((e) => e.streamId), [1, 2]);
+    p.clientSend(p.client.sendMedia(9, 0, payload([0x17, 1, 0, 0, 0], 100, 1)));
+    assert.equal(p.serverOf('media').at(-1)!.streamId, 2);
+  });
+
   it('raises result for call() and error for a createStream over the server limit', () => {
     const p = new Pair({ server: { maxStreams: 2 } }).start();
     p.clientSend(p.client.call('releaseStream', ['k']));

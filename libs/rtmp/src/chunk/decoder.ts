@@ -50,8 +50,12 @@ class ChunkStreamState {
   inProgress = false;
   /** Payload bytes of the message in progress received so far. */
   received = 0;
-  /** Views into pushed Buffers, copied into one Buffer when the message completes. */
-  pieces: Buffer[] = [];
+  /**
+   * The message being reassembled. It grows geometrically with what actually arrived, never to the
+   * peer's claimed length up front, and holds copies, not views: one view per chunk would let a
+   * peer at SetChunkSize 1 make us keep one Buffer object per payload byte.
+   */
+  acc: Buffer | null = null;
 
   constructor(csid: number) {
     this.csid = csid;
@@ -202,16 +206,22 @@ export class ChunkDecoder {
           `partially received messages would hold more than ${this.#maxBufferedBytes} bytes`,
         );
       }
-      cs.pieces.push(buf.subarray(off, off + take));
-      cs.received += take;
+      const need = cs.received + take;
+      if (cs.acc === null || cs.acc.length < need) {
+        const grown = Buffer.allocUnsafe(Math.min(cs.length, Math.max(need, 4096, cs.acc === null ? 0 : cs.acc.length * 2)));
+        if (cs.acc !== null) cs.acc.copy(grown, 0, 0, cs.received);
+        cs.acc = grown;
+      }
+      buf.copy(cs.acc, cs.received, off, off + take);
+      cs.received = need;
       this.#bufferedBytes += take;
       off += take;
       if (this.#chunkRemaining === 0) {
         this.#phase = Phase.Header;
         if (cs.received === cs.length) {
-          const payload = cs.pieces.length === 1 ? cs.pieces[0]! : Buffer.concat(cs.pieces, cs.length);
+          const payload = cs.acc.length === cs.length ? cs.acc : cs.acc.subarray(0, cs.length);
           this.#bufferedBytes -= cs.received;
-          cs.pieces = [];
+          cs.acc = null;
           this.#complete(cs, payload);
         }
       }
@@ -348,7 +358,7 @@ export class ChunkDecoder {
   #dropPartial(cs: ChunkStreamState): void {
     if (!cs.inProgress) return;
     this.#bufferedBytes -= cs.received;
-    cs.pieces = [];
+    cs.acc = null;
     cs.received = 0;
     cs.inProgress = false;
   }
@@ -418,7 +428,7 @@ export class ChunkDecoder {
 
   /** After a failure: let go of every retained view. */
   #release(): void {
-    for (const cs of this.#streams.values()) cs.pieces = [];
+    for (const cs of this.#streams.values()) cs.acc = null;
     this.#streams.clear();
     this.#bufferedBytes = 0;
     this.#current = null;

@@ -93,9 +93,10 @@ const AMF_ON_STATUS = Buffer.from('\x02\x00\x08onStatus', 'latin1');
  * the stream id. publish() and play() may be called at any time after construction: called before
  * 'ready' they are queued (they return no bytes) and their commands go out in the output of the
  * push() that completes createStream. Then 'publishStart' / 'playStart' (with 'status' events)
- * follow. A publisher sends media with sendMedia() and setDataFrame(), which are only allowed
- * after publish() was called (servers drop media that arrives before NetStream.Publish.Start, so
- * wait for 'publishStart').
+ * follow. A publisher sends media with sendMedia() and setDataFrame(), which throw until the
+ * publish command has actually gone out (not while it is queued); servers drop media that arrives
+ * before NetStream.Publish.Start, so wait for 'publishStart'. deleteStream() ends the session's
+ * stream; createStream() then makes a new one for the next publish()/play().
  *
  * Protocol chores are automatic: Acknowledgement once the server's window is reached,
  * WindowAcknowledgementSize in answer to SetPeerBandwidth, PingResponse to PingRequest. Every
@@ -218,10 +219,15 @@ export class ClientSession {
     return this.sendMedia(MessageType.DataAmf0, timestamp, encodeAmf0(['@setDataFrame', 'onMetaData', new EcmaArray(metadata)]));
   }
 
-  /** createStream for one more stream; its answer raises 'ready' (or 'error'). */
+  /**
+   * createStream for one more stream; its answer raises 'ready' (or 'error'). After deleteStream()
+   * the new stream becomes the session's stream, and publish()/play() queued meanwhile run on it.
+   */
   createStream(): Buffer[] {
     this.#requireConnected('createStream');
-    this.#sendCommand(0, 'createStream', this.#transaction('createStream'), null);
+    const tx = this.#transaction('createStream');
+    if (this.#streamId === 0 && this.#createStreamTx === 0) this.#createStreamTx = tx;
+    this.#sendCommand(0, 'createStream', tx, null);
     return this.#take().output;
   }
 
@@ -236,11 +242,15 @@ export class ClientSession {
     return this.#take().output;
   }
 
-  /** deleteStream for the session's stream (a clean unpublish / stop). */
+  /**
+   * deleteStream for the session's stream (a clean unpublish / stop). The session then has no
+   * stream: publish()/play() are queued until createStream() is answered.
+   */
   deleteStream(): Buffer[] {
     this.#requireConnected('deleteStream');
     const id = this.#streamId;
     this.#publishing = false;
+    this.#streamId = 0;
     this.#sendCommand(0, 'deleteStream', 0, null, id);
     return this.#take().output;
   }
@@ -449,6 +459,7 @@ export class ClientSession {
         this.#pending.delete(cmd.transactionId);
         if (cmd.name === '_error') {
           const info = cmd.args[0] ?? null;
+          if (cmd.transactionId === this.#createStreamTx) this.#createStreamTx = 0;
           this.#events.push({ type: 'error', command: name, transactionId: cmd.transactionId, info });
           if (name === 'connect') this.#close(`connect rejected: ${describe(info)}`);
           return;
@@ -496,6 +507,7 @@ export class ClientSession {
     }
     this.#events.push({ type: 'ready', streamId: id });
     if (cmd.transactionId !== this.#createStreamTx) return;
+    this.#createStreamTx = 0;
     this.#streamId = id;
     const queued = this.#queued;
     this.#queued = [];

@@ -476,7 +476,7 @@ export class ServerSession {
     }
     const obj = isObject(cmd.commandObject) ? cmd.commandObject : {};
     const rawApp = typeof obj['app'] === 'string' ? obj['app'] : '';
-    const [app, appQuery] = splitQuery(rawApp.replace(/\/+$/, ''));
+    const [app, appQuery] = splitQuery(trimTrailingSlashes(rawApp));
     const objectEncoding = obj['objectEncoding'] === 3 ? 3 : 0;
     const info: ConnectInfo = {
       transactionId: cmd.transactionId,
@@ -533,6 +533,13 @@ function dataMessage(messageStreamId: number, values: AmfValue[]): RtmpMessage {
 
 function isObject(v: AmfValue): v is Record<string, AmfValue> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date) && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+/** Linear on purpose: /\/+$/ backtracks quadratically on a long run of slashes from a peer. */
+function trimTrailingSlashes(value: string): string {
+  let end = value.length;
+  while (end > 0 && value.charCodeAt(end - 1) === 0x2f) end--;
+  return value.slice(0, end);
 }
 
 function splitQuery(raw: string): [string, string] {
