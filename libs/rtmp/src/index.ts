@@ -5,6 +5,7 @@ export type { MessageTypeId, RtmpMessage } from './message/types.ts';
 export * from './handshake/index.ts';
 export * from './chunk/index.ts';
 export * from './message/control.ts';
+export { AcknowledgementWindow, splitAggregate } from './message/aggregate.ts';
 export { COMMAND_AMF_LIMITS, amf0Body, decodeCommand, encodeCommand, onStatus } from './message/command.ts';
 export type { Command, StatusInfo } from './message/command.ts';
 export { ServerSession, MediaChunkStream, DEFAULT_SERVER_SESSION_OPTIONS } from './session/server-session.ts';

@@ -3,6 +3,7 @@ import { ChunkDecoder, ChunkEncoder, type ChunkDecoderOptions } from '../chunk/i
 import { RtmpError } from '../errors.ts';
 import { ClientHandshake } from '../handshake/index.ts';
 import { COMMAND_AMF_LIMITS, decodeCommand, type Command } from '../message/command.ts';
+import { AcknowledgementWindow, splitAggregate } from '../message/aggregate.ts';
 import * as control from '../message/control.ts';
 import { ChunkStreamId, MessageType, type RtmpMessage } from '../message/types.ts';
 
@@ -123,8 +124,7 @@ export class ClientSession {
   #createStreamTx = 0;
   #queued: Intent[] = [];
   #publishing = false;
-  #serverWindow = 0;
-  #lastAck = 0;
+  readonly #ack = new AcknowledgementWindow();
   #announcedWindow = 0;
 
   constructor(options: ClientSessionOptions) {
@@ -337,13 +337,8 @@ export class ClientSession {
   }
 
   #maybeAcknowledge(): void {
-    // Spec 5.4.3: acknowledge after receiving bytes equal to the window size.
-    if (this.#serverWindow <= 0) return;
-    const received = this.#decoder.bytesReceived;
-    if (received - this.#lastAck >= this.#serverWindow) {
-      this.#lastAck = received;
-      this.#send(control.acknowledgement(received % 0x1_0000_0000));
-    }
+    const sequence = this.#ack.due(this.#decoder.bytesReceived);
+    if (sequence !== undefined) this.#send(control.acknowledgement(sequence));
   }
 
   #onMessage(message: RtmpMessage): void {
@@ -368,7 +363,7 @@ export class ClientSession {
         return;
       case MessageType.WindowAcknowledgementSize: {
         const c = control.parseControlMessage(message);
-        if (c.kind === 'WindowAcknowledgementSize') this.#serverWindow = c.size;
+        if (c.kind === 'WindowAcknowledgementSize') this.#ack.window = c.size;
         return;
       }
       case MessageType.SetPeerBandwidth: {
@@ -397,28 +392,9 @@ export class ClientSession {
     }
   }
 
-  /** Aggregate (type 22): FLV tags whose timestamps are rebased on the aggregate's own. */
   #onAggregate(message: RtmpMessage): void {
-    const p = message.payload;
-    let offset = 0;
-    let base: number | undefined;
-    while (offset + 11 <= p.length) {
-      const type = p[offset]!;
-      const size = p.readUIntBE(offset + 1, 3);
-      const ts = (p.readUIntBE(offset + 4, 3) | (p[offset + 7]! << 24)) >>> 0;
-      const end = offset + 11 + size;
-      if (end + 4 > p.length) throw new RtmpError('RTMP_ERR_MALFORMED_MESSAGE', 'aggregate sub-message overruns its message');
-      base ??= ts;
-      if (type === MessageType.Audio || type === MessageType.Video || type === MessageType.DataAmf0) {
-        this.#onMessage({
-          chunkStreamId: message.chunkStreamId,
-          messageStreamId: message.messageStreamId,
-          type,
-          timestamp: (message.timestamp + ts - base) >>> 0,
-          payload: p.subarray(offset + 11, end),
-        });
-      }
-      offset = end + 4;
+    for (const sub of splitAggregate(message)) {
+      if (sub.type === MessageType.Audio || sub.type === MessageType.Video || sub.type === MessageType.DataAmf0) this.#onMessage(sub);
     }
   }
 

@@ -3,6 +3,7 @@ import { ChunkDecoder, ChunkEncoder, type ChunkDecoderOptions } from '../chunk/i
 import { RtmpError } from '../errors.ts';
 import { ServerHandshake } from '../handshake/index.ts';
 import { decodeCommand, encodeCommand, onStatus, type Command, type StatusInfo } from '../message/command.ts';
+import { AcknowledgementWindow, splitAggregate } from '../message/aggregate.ts';
 import * as control from '../message/control.ts';
 import { ChunkStreamId, MessageType, type RtmpMessage } from '../message/types.ts';
 
@@ -94,8 +95,7 @@ export class ServerSession {
   #objectEncoding = 0;
   #nextStreamId = 1;
   readonly #streams = new Map<number, NetStream>();
-  #peerWindow = 0;
-  #lastAck = 0;
+  readonly #ack = new AcknowledgementWindow();
 
   constructor(options: Partial<ServerSessionOptions> = {}) {
     this.#options = { ...DEFAULT_SERVER_SESSION_OPTIONS, ...options };
@@ -265,13 +265,8 @@ export class ServerSession {
   }
 
   #maybeAcknowledge(): void {
-    // Spec 5.4.3: the receiver acknowledges after receiving bytes equal to the window size.
-    if (this.#peerWindow <= 0) return;
-    const received = this.#decoder.bytesReceived;
-    if (received - this.#lastAck >= this.#peerWindow) {
-      this.#lastAck = received;
-      this.#send(control.acknowledgement(received % 0x1_0000_0000));
-    }
+    const sequence = this.#ack.due(this.#decoder.bytesReceived);
+    if (sequence !== undefined) this.#send(control.acknowledgement(sequence));
   }
 
   #onMessage(message: RtmpMessage): void {
@@ -293,7 +288,7 @@ export class ServerSession {
       }
       case MessageType.WindowAcknowledgementSize: {
         const c = control.parseControlMessage(message);
-        if (c.kind === 'WindowAcknowledgementSize') this.#peerWindow = c.size;
+        if (c.kind === 'WindowAcknowledgementSize') this.#ack.window = c.size;
         return;
       }
       case MessageType.UserControl: {
@@ -321,34 +316,12 @@ export class ServerSession {
     this.#events.push({ type: 'media', streamId: message.messageStreamId, message });
   }
 
-  /**
-   * Aggregate messages (type 22) bundle FLV tags: 11-byte tag header, body, 4-byte back pointer.
-   * Timestamps inside are relative to the first sub-message; the aggregate's own timestamp rebases
-   * them (FMS behaviour, which encoders that send aggregates rely on).
-   */
   #onAggregate(message: RtmpMessage): void {
     const stream = this.#streams.get(message.messageStreamId);
     if (stream?.state !== 'publishing') return;
-    const p = message.payload;
-    let offset = 0;
-    let base: number | undefined;
-    while (offset + 11 <= p.length) {
-      const type = p[offset]!;
-      const size = p.readUIntBE(offset + 1, 3);
-      const ts = (p.readUIntBE(offset + 4, 3) | (p[offset + 7]! << 24)) >>> 0;
-      const end = offset + 11 + size;
-      if (end + 4 > p.length) throw new RtmpError('RTMP_ERR_MALFORMED_MESSAGE', 'aggregate sub-message overruns its message');
-      base ??= ts;
-      const sub: RtmpMessage = {
-        chunkStreamId: message.chunkStreamId,
-        messageStreamId: message.messageStreamId,
-        type,
-        timestamp: (message.timestamp + ts - base) >>> 0,
-        payload: p.subarray(offset + 11, end),
-      };
-      if (type === MessageType.Audio || type === MessageType.Video) this.#onMedia(sub);
-      else if (type === MessageType.DataAmf0) this.#onData(sub);
-      offset = end + 4;
+    for (const sub of splitAggregate(message)) {
+      if (sub.type === MessageType.Audio || sub.type === MessageType.Video) this.#onMedia(sub);
+      else if (sub.type === MessageType.DataAmf0) this.#onData(sub);
     }
   }
 
