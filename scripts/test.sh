@@ -8,4 +8,4 @@ export PATH="$PWD/.tools/node_modules/.bin:$PATH"
 pnpm run -s typecheck
 # Interop tests start their own servers on ephemeral loopback ports, so files run in parallel safely.
 exec node --test --test-concurrency=2 --test-timeout=300000 \
-  "libs/*/test/**/*.test.ts" "services/*/test/**/*.test.ts" "test/**/*.test.ts" "$@"
+  "libs/*/test/**/*.test.ts" "services/*/test/**/*.test.ts" "test/**/*.test.ts" "e2e/**/*.test.ts" "$@"

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
 
 export interface NatsServer {
   readonly port: number;
@@ -24,7 +25,28 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** `n` distinct free loopback ports (all held open at once while they are picked, so none repeats). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => resolve(s));
+    })),
+  );
+  const ports = servers.map((s) => {
+    const a = s.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  });
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  return ports;
+}
+
 export interface StartNatsOptions {
+  /** Client port (default: a free one). */
+  port?: number;
+  /** Monitoring port (default: a free one). */
+  monitorPort?: number;
   jetstream?: boolean;
   /** Cluster: this node's route port and every node's route port. */
   cluster?: { name: string; port: number; routes: number[] };
@@ -34,8 +56,8 @@ export interface StartNatsOptions {
 
 /** A real nats-server (Debian package) on a free loopback port, JetStream in a temp dir. */
 export async function startNats(options: StartNatsOptions = {}): Promise<NatsServer> {
-  const port = await freePort();
-  const monitorPort = await freePort();
+  const port = options.port ?? (await freePort());
+  const monitorPort = options.monitorPort ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'fm-nats-'));
   const args = ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '-n', options.serverName ?? `n${port}`];
   if (options.jetstream ?? true) args.push('-js', '-sd', dir);
@@ -73,4 +95,79 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One core NATS request through the server at `url` on a fresh connection; resolves with the reply
+ * parsed as JSON. For the JetStream API (`$JS.API.*`), so tests can inspect and steer JetStream
+ * without going through the code under test.
+ */
+export async function natsRequestJson<T>(url: string, subject: string, body: unknown, timeoutMs = 2000): Promise<T> {
+  const nc = await connect({ servers: url, timeout: timeoutMs, reconnect: false });
+  try {
+    const reply = await nc.request(subject, body === undefined ? '' : JSON.stringify(body), { timeout: timeoutMs });
+    return reply.json<T>();
+  } finally {
+    await nc.close().catch(() => {});
+  }
+}
+
+/** One message read back from a JetStream stream. */
+export interface JetStreamMessage {
+  subject: string;
+  /** The stream sequence (a KV entry's revision). */
+  seq: number;
+  data: Buffer;
+  /** ISO time the server stored it. */
+  time: string;
+}
+
+interface JsApiError {
+  code: number;
+  err_code?: number;
+  description: string;
+}
+
+/**
+ * The last message on `subject` in the JetStream stream `stream` (for a KV bucket B and key K:
+ * stream `KV_B`, subject `$KV.B.K`), read through the server at `url` with the raw JetStream API
+ * (`$JS.API.STREAM.MSG.GET`, answered by the stream's leader). Retries through leader elections
+ * and reconnects for `retryMs`; resolves undefined when the stream holds no message on the subject.
+ */
+export async function jetStreamLastMessage(url: string, stream: string, subject: string, retryMs = 10_000): Promise<JetStreamMessage | undefined> {
+  const deadline = Date.now() + retryMs;
+  let lastError = 'no attempt';
+  while (Date.now() < deadline) {
+    try {
+      const body = await natsRequestJson<{ message?: { subject: string; seq: number; data?: string; time: string }; error?: JsApiError }>(
+        url,
+        `$JS.API.STREAM.MSG.GET.${stream}`,
+        { last_by_subj: subject },
+      );
+      if (body.message) {
+        const m = body.message;
+        return { subject: m.subject, seq: m.seq, data: Buffer.from(m.data ?? '', 'base64'), time: m.time };
+      }
+      // 10037: no message found.
+      if (body.error && (body.error.err_code === 10037 || /no message found/i.test(body.error.description))) return undefined;
+      lastError = JSON.stringify(body.error ?? body);
+    } catch (error) {
+      lastError = (error as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`could not read ${subject} from stream ${stream} through ${url} within ${retryMs} ms: ${lastError}`);
+}
+
+/** The name of the server leading a clustered JetStream stream ($JS.API.STREAM.INFO), or undefined while it has none. */
+export async function jetStreamLeader(url: string, stream: string): Promise<string | undefined> {
+  const info = await natsRequestJson<{ cluster?: { leader?: string }; error?: JsApiError }>(url, `$JS.API.STREAM.INFO.${stream}`, undefined);
+  if (info.error) throw new Error(`stream info ${stream}: ${JSON.stringify(info.error)}`);
+  return info.cluster?.leader || undefined;
+}
+
+/** Asks a stream's leader to step down ($JS.API.STREAM.LEADER.STEPDOWN); another replica is elected. */
+export async function jetStreamStepDown(url: string, stream: string): Promise<void> {
+  const r = await natsRequestJson<{ success?: boolean; error?: JsApiError }>(url, `$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, undefined, 5000);
+  if (!r.success) throw new Error(`stepdown ${stream}: ${JSON.stringify(r.error ?? r)}`);
 }

@@ -73,6 +73,11 @@ export class KvStreamIndex implements StreamIndex {
     } catch (error) {
       if (!isWrongLastSequence(error)) throw error;
     }
+    // A retried update whose first attempt landed (its reply lost in a leader election) also fails
+    // the CAS: if the record is still this owner's session, we still own it.
+    const current = await this.get(record.app, record.streamId);
+    if (current && current.record.edge === record.edge && current.record.epoch === record.epoch) return current.revision;
+    if (current) return undefined;
     // Our record aged out (a long pause); if nobody took the stream, take it back.
     try {
       return await this.#retry(() => this.#kv.create(key, value));

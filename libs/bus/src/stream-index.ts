@@ -81,7 +81,10 @@ export class MemoryStreamIndex implements StreamIndex {
   async renew(record: LiveStreamRecord, revision: number): Promise<number | undefined> {
     const key = indexKey(record.app, record.streamId);
     const e = this.#live(key);
-    if (e && e.revision !== revision) return undefined;
+    if (e && e.revision !== revision) {
+      // As in KV: a stale revision of the same session is an update that already landed.
+      return e.record.edge === record.edge && e.record.epoch === record.epoch ? e.revision : undefined;
+    }
     if (!e && this.#entries.has(key)) return undefined;
     const next = ++this.#revision;
     this.#entries.set(key, { record: { ...record }, revision: next, putAt: this.#now() });

@@ -43,6 +43,19 @@ export function streamIndexContract(label: string, open: (ttlMs: number) => Prom
     assert.ok(renewed !== undefined && renewed > b.revision);
   });
 
+  test(`${label}: renew() with a stale revision of its own session still owns the stream (a retried update that landed)`, async (t) => {
+    const { index, close } = await open(10_000);
+    t.after(close);
+    const a = await index.claim(rec('edge-a', 'retry'), alive);
+    assert.ok(a.ok);
+    const r1 = await index.renew(rec('edge-a', 'retry'), a.revision);
+    assert.ok(r1 !== undefined);
+    const r2 = await index.renew(rec('edge-a', 'retry'), a.revision);
+    assert.equal(r2, r1, 'the landed update is recognised, ownership kept');
+    const other = { ...rec('edge-a', 'retry'), epoch: 2 };
+    assert.equal(await index.renew(other, a.revision), undefined, 'another session of the same edge does not own it');
+  });
+
   test(`${label}: of many concurrent claims on one key exactly one wins`, async (t) => {
     const { index, close } = await open(10_000);
     t.after(close);

@@ -76,6 +76,8 @@ interface Published {
   framesIn: number;
   bytesIn: number;
   lastMediaAt: number;
+  /** A renewal retries through leader elections for longer than the heartbeat: one at a time. */
+  renewing: boolean;
 }
 
 interface ControlReply {
@@ -234,6 +236,7 @@ export class Edge {
       framesIn: 0,
       bytesIn: 0,
       lastMediaAt: Date.now(),
+      renewing: false,
     };
     published.heartbeat.unref();
     this.#live.set(this.#key(app, streamId), published);
@@ -244,7 +247,8 @@ export class Edge {
   }
 
   async #renew(p: Published, log: Logger): Promise<void> {
-    if (this.#live.get(this.#key(p.app, p.streamId)) !== p) return;
+    if (this.#live.get(this.#key(p.app, p.streamId)) !== p || p.renewing) return;
+    p.renewing = true;
     p.record.heartbeatAt = new Date().toISOString();
     try {
       const revision = await this.#options.index.renew(p.record, p.revision);
@@ -256,6 +260,8 @@ export class Edge {
       p.revision = revision;
     } catch (error) {
       log.warn({ err: (error as Error).message }, 'heartbeat failed; retrying at the next interval');
+    } finally {
+      p.renewing = false;
     }
   }
 

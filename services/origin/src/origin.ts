@@ -192,7 +192,10 @@ export class Origin {
     for (const id of [...players.keys()]) this.#removePlayer(connection, id);
   }
 
-  /** Stop serving: players are told the stream ended and their connections closed by the server. */
+  /**
+   * Stop serving (drain deadline): timers and subscriptions end here; the server then closes the
+   * players' connections, and players reconnect to another origin (the stream itself goes on).
+   */
   close(): void {
     this.#closing = true;
     for (const s of this.#streams.values()) {
@@ -276,8 +279,9 @@ export class Origin {
     const stream = player.stream;
     if (!stream.players.delete(player)) return;
     player.log.info({ dropped: player.dropped }, 'player left');
-    if (stream.players.size === 0) {
+    if (stream.players.size === 0 && !this.#closing) {
       stream.lingerTimer = setTimeout(() => this.#forget(stream), this.#o.lingerMs);
+      stream.lingerTimer.unref();
     }
   }
 
