@@ -66,7 +66,9 @@ export function encodeFrame(frame: Frame, maxPayload: number): Uint8Array[] {
   for (let i = 0; i < count; i++) {
     const start = i * room;
     const end = Math.min(total, start + room);
-    const buf = Buffer.allocUnsafe(FRAME_HEADER_SIZE + (end - start));
+    // Unpooled: an edge keeps frames of the current GOP for seconds, and a small frame carved from
+    // Node's shared 8 KiB pool would keep the whole slab alive with it.
+    const buf = Buffer.allocUnsafeSlow(FRAME_HEADER_SIZE + (end - start));
     buf[0] = FRAME_VERSION;
     buf[1] = frame.kind;
     buf[2] = frame.messageType;

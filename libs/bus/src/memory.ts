@@ -40,6 +40,9 @@ export class MemoryBus implements Bus {
   #inboxPrefix = `_INBOX.${randomBytes(8).toString('hex')}`;
   #inboxSeq = 0;
   #queueRoundRobin = new Map<string, number>();
+  // Matching subscriptions by subject, rebuilt lazily after any (un)subscribe: a publish is then
+  // one Map lookup, not a scan of every subscription (two per live stream on an edge).
+  #routes = new Map<string, { plain: Sub[]; queued: Sub[] }>();
 
   constructor(options: MemoryBusOptions = {}) {
     this.maxPayload = options.maxPayload ?? 1024 * 1024;
@@ -48,13 +51,12 @@ export class MemoryBus implements Bus {
 
   publish(subject: string, data: Uint8Array, options?: PublishOptions): void {
     if (this.#closed) throw new BusError('BUS_ERR_CLOSED', 'bus is closed');
-    assertPublishSubject(subject);
     if (data.byteLength > this.maxPayload) {
       throw new BusError('BUS_ERR_MAX_PAYLOAD', `payload of ${data.byteLength} bytes exceeds max payload ${this.maxPayload}`);
     }
-    const message: BusMessage = { subject, data, reply: options?.reply };
     const targets = this.#route(subject);
     if (targets.length === 0) return;
+    const message: BusMessage = { subject, data, reply: options?.reply };
     queueMicrotask(() => {
       for (const sub of targets) {
         if (!sub.active) continue;
@@ -72,12 +74,14 @@ export class MemoryBus implements Bus {
     assertSubscribeSubject(subject);
     const sub: Sub = { subject, tokens: subject.split('.'), handler, queue: options?.queue, active: true };
     this.#subs = [...this.#subs, sub];
+    this.#routes.clear();
     return {
       subject,
       unsubscribe: () => {
         if (!sub.active) return;
         sub.active = false;
         this.#subs = this.#subs.filter((s) => s !== sub);
+        this.#routes.clear();
       },
     };
   }
@@ -118,27 +122,34 @@ export class MemoryBus implements Bus {
   }
 
   #route(subject: string): Sub[] {
-    const tokens = subject.split('.');
-    const out: Sub[] = [];
-    let groups: Map<string, Sub[]> | undefined;
-    for (const sub of this.#subs) {
-      if (!subjectMatches(sub.tokens, tokens)) continue;
-      if (sub.queue === undefined) {
-        out.push(sub);
-      } else {
-        groups ??= new Map();
-        const key = `${sub.subject}\u0000${sub.queue}`;
-        const members = groups.get(key);
-        if (members) members.push(sub);
-        else groups.set(key, [sub]);
+    let route = this.#routes.get(subject);
+    if (!route) {
+      // Cached routes were validated when built: a stream's subject is checked once, not per frame.
+      assertPublishSubject(subject);
+      const tokens = subject.split('.');
+      route = { plain: [], queued: [] };
+      for (const sub of this.#subs) {
+        if (subjectMatches(sub.tokens, tokens)) (sub.queue === undefined ? route.plain : route.queued).push(sub);
+      }
+      // Inboxes are used once; caching them would only grow the map.
+      if (!subject.startsWith('_INBOX.')) {
+        if (this.#routes.size >= 10_000) this.#routes.clear();
+        this.#routes.set(subject, route);
       }
     }
-    if (groups) {
-      for (const [key, members] of groups) {
-        const n = this.#queueRoundRobin.get(key) ?? 0;
-        this.#queueRoundRobin.set(key, n + 1);
-        out.push(members[n % members.length]!);
-      }
+    if (route.queued.length === 0) return route.plain;
+    const out = [...route.plain];
+    const groups = new Map<string, Sub[]>();
+    for (const sub of route.queued) {
+      const key = `${sub.subject}\u0000${sub.queue}`;
+      const members = groups.get(key);
+      if (members) members.push(sub);
+      else groups.set(key, [sub]);
+    }
+    for (const [key, members] of groups) {
+      const n = this.#queueRoundRobin.get(key) ?? 0;
+      this.#queueRoundRobin.set(key, n + 1);
+      out.push(members[n % members.length]!);
     }
     return out;
   }

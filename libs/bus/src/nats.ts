@@ -23,6 +23,8 @@ export interface NatsBusOptions {
 export class NatsBus implements Bus {
   readonly #nc: NatsConnection;
   readonly #onHandlerError: (error: unknown, subject: string) => void;
+  /** Subjects already validated: a stream's media subject is checked once, not per frame. */
+  readonly #validSubjects = new Set<string>();
 
   constructor(nc: NatsConnection, options: NatsBusOptions = {}) {
     this.#nc = nc;
@@ -39,7 +41,11 @@ export class NatsBus implements Bus {
   }
 
   publish(subject: string, data: Uint8Array, options?: PublishOptions): void {
-    assertPublishSubject(subject);
+    if (!this.#validSubjects.has(subject)) {
+      assertPublishSubject(subject);
+      if (this.#validSubjects.size >= 10_000) this.#validSubjects.clear();
+      if (!subject.startsWith('_INBOX.')) this.#validSubjects.add(subject);
+    }
     if (data.byteLength > this.maxPayload) {
       throw new BusError('BUS_ERR_MAX_PAYLOAD', `payload of ${data.byteLength} bytes exceeds max payload ${this.maxPayload}`);
     }

@@ -99,6 +99,7 @@ export async function run(mode: Mode, config: Config, logger: Logger): Promise<R
         maxPlayerQueueBytes: config.playerMaxQueueBytes,
         slowPlayerTimeoutMs: config.slowPlayerTimeoutMs,
         maxFrameBytes: config.maxMessageBytes,
+        flushIntervalMs: config.flushIntervalMs,
       })
     : undefined;
   if (edge) {

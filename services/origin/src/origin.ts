@@ -40,6 +40,12 @@ export interface OriginOptions {
   slowPlayerTimeoutMs: number;
   /** Largest frame reassembled from bus fragments. */
   maxFrameBytes: number;
+  /**
+   * Audio and data messages wait up to this long to share one write with others; a video message
+   * is written at once and takes whatever waits with it. One write per message per player is what
+   * fan-out CPU is spent on (a syscall and a TCP segment each), and audio is most of the messages.
+   */
+  flushIntervalMs: number;
 }
 
 interface Player {
@@ -108,7 +114,9 @@ class OriginStream {
   pending: Frame[] = [];
   pendingBytes = 0;
   tick: OutMessage[] = [];
+  tickBytes = 0;
   flushScheduled = false;
+  flushTimer: NodeJS.Timeout | undefined;
   graceTimer: NodeJS.Timeout | undefined;
   lingerTimer: NodeJS.Timeout | undefined;
 
@@ -201,6 +209,7 @@ export class Origin {
     for (const s of this.#streams.values()) {
       clearTimeout(s.graceTimer);
       clearTimeout(s.lingerTimer);
+      clearTimeout(s.flushTimer);
       s.sub?.unsubscribe();
       for (const p of s.players) clearTimeout(p.waitTimer);
     }
@@ -290,6 +299,7 @@ export class Origin {
     stream.sub?.unsubscribe();
     stream.sub = undefined;
     clearTimeout(stream.graceTimer);
+    clearTimeout(stream.flushTimer);
     this.#streams.delete(stream.key);
     stream.log.debug({}, 'unsubscribed');
   }
@@ -403,9 +413,21 @@ export class Origin {
       this.#endEpoch(stream, reason);
       return;
     }
-    if (this.#deliver(stream, frame, true) && !stream.flushScheduled) {
+    if (this.#deliver(stream, frame, true)) this.#scheduleFlush(stream, frame.messageType === MessageType.Video);
+  }
+
+  #scheduleFlush(stream: OriginStream, now: boolean): void {
+    if (stream.flushScheduled) return;
+    if (now || stream.tickBytes >= 64 * 1024 || this.#o.flushIntervalMs === 0) {
+      clearTimeout(stream.flushTimer);
+      stream.flushTimer = undefined;
       stream.flushScheduled = true;
       setImmediate(() => this.#flush(stream));
+    } else if (!stream.flushTimer) {
+      stream.flushTimer = setTimeout(() => {
+        stream.flushTimer = undefined;
+        this.#flush(stream);
+      }, this.#o.flushIntervalMs);
     }
   }
 
@@ -530,6 +552,7 @@ export class Origin {
     }
     if (!live) return false;
     stream.tick.push(m);
+    stream.tickBytes += m.chunks.length;
     return true;
   }
 
@@ -541,9 +564,12 @@ export class Origin {
   /** Writes this turn's messages: one merged buffer for every player that keeps up. */
   #flush(stream: OriginStream): void {
     stream.flushScheduled = false;
+    clearTimeout(stream.flushTimer);
+    stream.flushTimer = undefined;
     const items = stream.tick;
     if (items.length === 0) return;
     stream.tick = [];
+    stream.tickBytes = 0;
     let shared: Buffer | undefined;
     const limit = this.#lagLimit(stream);
     const now = Date.now();

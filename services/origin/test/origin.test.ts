@@ -56,6 +56,7 @@ async function setup(t: import('node:test').TestContext, overrides: Partial<Orig
     maxPlayerQueueBytes: 16 << 20,
     slowPlayerTimeoutMs: 5000,
     maxFrameBytes: 1 << 20,
+    flushIntervalMs: 20,
     ...overrides,
   });
   const handler: ConnectionHandler = {

@@ -51,11 +51,14 @@ class ChunkStreamState {
   /** Payload bytes of the message in progress received so far. */
   received = 0;
   /**
-   * The message being reassembled. It grows geometrically with what actually arrived, never to the
-   * peer's claimed length up front, and holds copies, not views: one view per chunk would let a
+   * The message being reassembled, as views of the pushed Buffers, copied once into one Buffer of
+   * the message's length when it completes (never allocated from the peer's claim up front).
+   * Chunks under SMALL_PIECE bytes are copied into `tail` instead: one view per chunk would let a
    * peer at SetChunkSize 1 make us keep one Buffer object per payload byte.
    */
-  acc: Buffer | null = null;
+  pieces: Buffer[] = [];
+  tail: Buffer | null = null;
+  tailLength = 0;
 
   constructor(csid: number) {
     this.csid = csid;
@@ -206,22 +209,25 @@ export class ChunkDecoder {
           `partially received messages would hold more than ${this.#maxBufferedBytes} bytes`,
         );
       }
-      const need = cs.received + take;
-      if (cs.acc === null || cs.acc.length < need) {
-        const grown = Buffer.allocUnsafe(Math.min(cs.length, Math.max(need, 4096, cs.acc === null ? 0 : cs.acc.length * 2)));
-        if (cs.acc !== null) cs.acc.copy(grown, 0, 0, cs.received);
-        cs.acc = grown;
+      if (take >= SMALL_PIECE) {
+        flushTail(cs);
+        cs.pieces.push(buf.subarray(off, off + take));
+      } else {
+        if (cs.tail !== null && cs.tailLength + take > cs.tail.length) flushTail(cs);
+        cs.tail ??= Buffer.allocUnsafeSlow(Math.min(TAIL_SIZE, cs.length - cs.received));
+        buf.copy(cs.tail, cs.tailLength, off, off + take);
+        cs.tailLength += take;
       }
-      buf.copy(cs.acc, cs.received, off, off + take);
-      cs.received = need;
+      cs.received += take;
       this.#bufferedBytes += take;
       off += take;
       if (this.#chunkRemaining === 0) {
         this.#phase = Phase.Header;
         if (cs.received === cs.length) {
-          const payload = cs.acc.length === cs.length ? cs.acc : cs.acc.subarray(0, cs.length);
+          flushTail(cs);
+          const payload = cs.pieces.length === 1 ? cs.pieces[0]! : Buffer.concat(cs.pieces, cs.length);
           this.#bufferedBytes -= cs.received;
-          cs.acc = null;
+          cs.pieces = [];
           this.#complete(cs, payload);
         }
       }
@@ -358,7 +364,9 @@ export class ChunkDecoder {
   #dropPartial(cs: ChunkStreamState): void {
     if (!cs.inProgress) return;
     this.#bufferedBytes -= cs.received;
-    cs.acc = null;
+    cs.pieces = [];
+    cs.tail = null;
+    cs.tailLength = 0;
     cs.received = 0;
     cs.inProgress = false;
   }
@@ -428,7 +436,10 @@ export class ChunkDecoder {
 
   /** After a failure: let go of every retained view. */
   #release(): void {
-    for (const cs of this.#streams.values()) cs.acc = null;
+    for (const cs of this.#streams.values()) {
+      cs.pieces = [];
+      cs.tail = null;
+    }
     this.#streams.clear();
     this.#bufferedBytes = 0;
     this.#current = null;
@@ -448,4 +459,15 @@ function checkLimit(name: string, value: number, max: number): number {
     throw new RangeError(`ChunkDecoderOptions.${name} must be an integer in 1..${max}, got ${value}`);
   }
   return value;
+}
+
+/** Chunks smaller than this are copied rather than kept as views (see ChunkStreamState.pieces). */
+const SMALL_PIECE = 512;
+const TAIL_SIZE = 4096;
+
+function flushTail(cs: ChunkStreamState): void {
+  if (cs.tail === null) return;
+  cs.pieces.push(cs.tailLength === cs.tail.length ? cs.tail : cs.tail.subarray(0, cs.tailLength));
+  cs.tail = null;
+  cs.tailLength = 0;
 }

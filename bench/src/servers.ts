@@ -1,0 +1,188 @@
+/**
+ * The three servers under test, each started by the bench on a loopback port, pinned to the
+ * server core with taskset, with a raised open-files limit, and stopped by it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sleep } from './stats.ts';
+
+export type ServerName = 'firstmile' | 'nginx' | 'nms';
+export const SERVER_NAMES: readonly ServerName[] = ['firstmile', 'nginx', 'nms'];
+export const SERVER_LABELS: Record<ServerName, string> = { firstmile: 'firstmile', nginx: 'nginx-rtmp', nms: 'Node-Media-Server' };
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const FIRSTMILE_BIN = join(ROOT, 'services/firstmile/src/bin.ts');
+const NMS_LAUNCHER = fileURLToPath(new URL('./nms-server.ts', import.meta.url));
+export const NGINX_RTMP_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
+const NGINX_BIN = '/usr/sbin/nginx';
+
+export interface StartOptions {
+  /** CPU list for taskset (undefined: no pinning). */
+  cpu: string | undefined;
+  /** firstmile only: write a V8 CPU profile into this directory (node --cpu-prof). */
+  profileDir?: string | undefined;
+}
+
+export interface RunningServer {
+  readonly name: ServerName;
+  readonly pid: number;
+  readonly port: number;
+  readonly app: string;
+  /** The last lines of the server's stdout/stderr. */
+  output(): string;
+  /** True while the process is running. */
+  alive(): boolean;
+  /** Graceful stop (SIGTERM, then SIGKILL after the timeout); resolves with the exit code/signal. */
+  stop(timeoutMs?: number): Promise<string>;
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** bash -c 'ulimit -n 65536; exec [taskset -c CPU] cmd args...' — exec keeps the PID. */
+function spawnPinned(cmd: string, args: string[], cpu: string | undefined, cwd: string): ChildProcess {
+  const script = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"';
+  const argv = cpu === undefined ? [cmd, ...args] : ['taskset', '-c', cpu, cmd, ...args];
+  return spawn('bash', ['-c', script, 'bench-server', ...argv], { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+}
+
+async function startProcess(
+  name: ServerName,
+  cmd: string,
+  args: string[],
+  port: number,
+  cpu: string | undefined,
+  app: string,
+  cleanup: () => void,
+): Promise<RunningServer> {
+  const proc = spawnPinned(cmd, args, cpu, ROOT);
+  let tail = '';
+  const keep = (d: Buffer): void => {
+    tail = (tail + d.toString()).slice(-8000);
+  };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  let exit: string | undefined;
+  const exited = new Promise<string>((resolve) => {
+    proc.once('exit', (code, signal) => {
+      exit = signal ?? String(code);
+      resolve(exit);
+    });
+  });
+  const deadline = Date.now() + 30_000;
+  while (!(await canConnect(port))) {
+    if (exit !== undefined) {
+      cleanup();
+      throw new Error(`${name} exited (${exit}) before listening on ${port}:\n${tail}`);
+    }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      cleanup();
+      throw new Error(`${name} did not listen on ${port} within 30 s:\n${tail}`);
+    }
+    await sleep(50);
+  }
+  return {
+    name,
+    pid: proc.pid!,
+    port,
+    app,
+    output: () => tail,
+    alive: () => exit === undefined,
+    async stop(timeoutMs = 15_000) {
+      if (exit === undefined) {
+        proc.kill('SIGTERM');
+        const t = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+        await exited;
+        clearTimeout(t);
+      }
+      cleanup();
+      return exit ?? 'unknown';
+    },
+  };
+}
+
+export async function startServer(name: ServerName, options: StartOptions): Promise<RunningServer> {
+  const port = await freePort();
+  if (name === 'firstmile') {
+    const httpPort = await freePort();
+    const nodeArgs = options.profileDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [];
+    return startProcess(
+      name,
+      process.execPath,
+      [...nodeArgs, FIRSTMILE_BIN, 'up', '--host', '127.0.0.1', '--rtmp-port', String(port), '--http-port', String(httpPort), '--log-level', 'warn'],
+      port,
+      options.cpu,
+      'live',
+      () => {},
+    );
+  }
+  if (name === 'nginx') {
+    const dir = mkdtempSync(join(tmpdir(), 'firstmile-bench-nginx-'));
+    const conf = join(dir, 'nginx.conf');
+    writeFileSync(
+      conf,
+      [
+        `load_module ${NGINX_RTMP_MODULE};`,
+        'worker_processes 1;',
+        'worker_rlimit_nofile 65536;',
+        'daemon off;',
+        'master_process on;',
+        `error_log ${join(dir, 'error.log')} warn;`,
+        `pid ${join(dir, 'nginx.pid')};`,
+        'events { worker_connections 10000; }',
+        'rtmp {',
+        '  server {',
+        `    listen 127.0.0.1:${port};`,
+        '    chunk_size 4096;',
+        '    application live { live on; }',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    return startProcess(name, NGINX_BIN, ['-p', dir, '-e', join(dir, 'error.log'), '-c', conf], port, options.cpu, 'live', () =>
+      rmSync(dir, { recursive: true, force: true }),
+    );
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'firstmile-bench-nms-'));
+  return startProcess(name, process.execPath, [NMS_LAUNCHER, '--port', String(port), '--data', dir], port, options.cpu, 'live', () =>
+    rmSync(dir, { recursive: true, force: true }),
+  );
+}
+
+/** The .cpuprofile files in `dir`. */
+export function profilesIn(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => join(dir, f));
+  } catch {
+    return [];
+  }
+}
