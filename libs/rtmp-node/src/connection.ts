@@ -156,12 +156,8 @@ export class RtmpConnection {
     try {
       result = this.session.push(data);
     } catch (error) {
-      if (error instanceof RtmpError) {
-        this.logger.warn({ code: error.code, err: error.message }, 'closing connection: protocol error');
-        this.close(`protocol error ${error.code}`);
-        return;
-      }
-      throw error;
+      this.#fail(error);
+      return;
     }
     this.send(result.output);
     // A peer that keeps sending commands but never reads the answers would grow our write queue
@@ -179,14 +175,25 @@ export class RtmpConnection {
       try {
         this.#handler.onEvent(this, event);
       } catch (error) {
-        if (error instanceof RtmpError) {
-          this.logger.warn({ code: error.code, err: error.message }, 'closing connection: protocol error');
-          this.close(`protocol error ${error.code}`);
-          return;
-        }
-        throw error;
+        this.#fail(error);
+        return;
       }
     }
+  }
+
+  /**
+   * A peer's bad bytes are a warning; anything else is our bug, logged with its stack. Either way
+   * only this connection closes: one peer must never take the process and every stream down.
+   */
+  #fail(error: unknown): void {
+    if (error instanceof RtmpError) {
+      this.logger.warn({ code: error.code, err: error.message }, 'closing connection: protocol error');
+      this.close(`protocol error ${error.code}`);
+      return;
+    }
+    const e = error instanceof Error ? error : new Error(String(error));
+    this.logger.error({ err: e.message, stack: e.stack }, 'closing connection: internal error');
+    this.close('internal error');
   }
 
   #armIdle(): void {
