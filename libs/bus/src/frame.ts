@@ -54,9 +54,10 @@ export interface FrameFragment extends Frame {
 
 /**
  * A frame as bus payloads: one when it fits `maxPayload`, else fragments of the same seq. The
- * payload is copied once, into the bus message (the bus owns what is published).
+ * payload is copied once, into the bus message (the bus owns what is published), into memory from
+ * `alloc` (unpooled by default).
  */
-export function encodeFrame(frame: Frame, maxPayload: number): Uint8Array[] {
+export function encodeFrame(frame: Frame, maxPayload: number, alloc: (size: number) => Buffer = Buffer.allocUnsafeSlow): Uint8Array[] {
   const room = maxPayload - FRAME_HEADER_SIZE;
   if (room <= 0) throw new BusError('BUS_ERR_FRAME', `max payload ${maxPayload} leaves no room for a frame`);
   const total = frame.payload.byteLength;
@@ -66,9 +67,10 @@ export function encodeFrame(frame: Frame, maxPayload: number): Uint8Array[] {
   for (let i = 0; i < count; i++) {
     const start = i * room;
     const end = Math.min(total, start + room);
-    // Unpooled: an edge keeps frames of the current GOP for seconds, and a small frame carved from
-    // Node's shared 8 KiB pool would keep the whole slab alive with it.
-    const buf = Buffer.allocUnsafeSlow(FRAME_HEADER_SIZE + (end - start));
+    // Never Node's shared pool: an edge keeps frames of the current GOP for seconds, and a small
+    // frame carved from the shared 8 KiB pool would keep unrelated memory alive with it. Edges pass
+    // a per-stream SlabAllocator.
+    const buf = alloc(FRAME_HEADER_SIZE + (end - start));
     buf[0] = FRAME_VERSION;
     buf[1] = frame.kind;
     buf[2] = frame.messageType;

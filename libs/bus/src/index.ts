@@ -38,3 +38,4 @@ export { MemoryStreamIndex, indexKey, parseRecord } from './stream-index.ts';
 export type { ClaimResult, LiveStreamRecord, StreamIndex } from './stream-index.ts';
 export { KvStreamIndex } from './kv-stream-index.ts';
 export type { KvStreamIndexOptions } from './kv-stream-index.ts';
+export { SlabAllocator } from './slab.ts';

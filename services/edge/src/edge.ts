@@ -4,6 +4,7 @@ import {
   FrameFlag,
   FrameKind,
   controlSubject,
+  SlabAllocator,
   encodeFrame,
   initSubject,
   mediaSubject,
@@ -78,12 +79,19 @@ interface Published {
   lastMediaAt: number;
   /** A renewal retries through leader elections for longer than the heartbeat: one at a time. */
   renewing: boolean;
+  /** This stream's frame memory (see SlabAllocator). */
+  readonly allocFrame: (size: number) => Buffer;
 }
 
 interface ControlReply {
   edge: string;
   epoch: number;
   idleMs: number;
+}
+
+function slabAllocFn(): (size: number) => Buffer {
+  const slabs = new SlabAllocator();
+  return (size) => slabs.alloc(size);
 }
 
 const META_NAME = Buffer.from([0x02, 0x00, 0x0a, ...Buffer.from('onMetaData')]);
@@ -237,6 +245,7 @@ export class Edge {
       bytesIn: 0,
       lastMediaAt: Date.now(),
       renewing: false,
+      allocFrame: slabAllocFn(),
     };
     published.heartbeat.unref();
     this.#live.set(this.#key(app, streamId), published);
@@ -338,7 +347,7 @@ export class Edge {
 
   #publish(p: Published, kind: FrameKindId, type: number, flags: number, timestamp: number, payload: Uint8Array): Uint8Array[] {
     const frame: Frame = { kind, messageType: type, flags, epoch: p.epoch, seq: p.seq++, timestamp, payload };
-    const parts = encodeFrame(frame, this.#options.bus.maxPayload);
+    const parts = encodeFrame(frame, this.#options.bus.maxPayload, p.allocFrame);
     for (const part of parts) this.#options.bus.publish(p.subject, part);
     return parts;
   }
