@@ -3,6 +3,7 @@
 # tools the selected servers need:
 #   bench/setup.sh ffmpeg         ffmpeg (to make the test FLV once; it is cached afterwards)
 #   bench/setup.sh nginx          Debian's nginx with libnginx-mod-rtmp (nginx-rtmp)
+#   bench/setup.sh nats           Debian's nats-server (the cluster scenario)
 # Node-Media-Server needs nothing here: it is an npm dependency of @firstmile/bench
 # (pnpm install --frozen-lockfile). Installing Debian packages needs root or sudo; without them
 # the script fails with a message saying what to install.
@@ -20,7 +21,10 @@ for what in "$@"; do
       if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then need+=(nginx); fi
       [ -f "$NGINX_RTMP_MODULE" ] || need+=(libnginx-mod-rtmp)
       ;;
-    *) bench_log "unknown tool '$what' (expected ffmpeg or nginx)"; exit 2 ;;
+    nats)
+      if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then need+=(nats-server); fi
+      ;;
+    *) bench_log "unknown tool '$what' (expected ffmpeg, nginx or nats)"; exit 2 ;;
   esac
 done
 [ ${#need[@]} -eq 0 ] && exit 0
@@ -29,7 +33,7 @@ sudo=""
 if [ "$(id -u)" -ne 0 ]; then
   if ! command -v sudo >/dev/null || ! sudo -n true 2>/dev/null; then
     bench_log "missing: ${need[*]}. Install them as root: apt-get install -y ${need[*]}"
-    bench_log "(or leave the server that needs them out: --servers firstmile,nms)"
+    bench_log "(or leave the server or scenario that needs them out: --servers firstmile,nms, --scenarios fanout,ingest,latency)"
     exit 1
   fi
   sudo="sudo -n"

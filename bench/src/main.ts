@@ -3,8 +3,8 @@
  * each started and stopped here on loopback ports, the server pinned to one core and this
  * generator to another. See docs/benchmarks.md.
  *
- *   node bench/src/main.ts [--servers firstmile,nginx,nms] [--scenarios fanout,ingest,latency]
- *     [--fanout 50,200,500,1000] [--ingest 10,50,100,200] [--warmup-s 5] [--steady-s 15]
+ *   node bench/src/main.ts [--servers firstmile,nginx,nms] [--scenarios fanout,ingest,latency,cluster]
+ *     [--fanout 50,200,500,1000] [--ingest 10,50,100,200] [--cluster-players 1000] [--warmup-s 5] [--steady-s 15]
  *     [--smoke] [--write-docs] [--profile]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -17,14 +17,17 @@ import { machineDescription, openFilesLimit } from './procstat.ts';
 import { formatProfile, summarizeProfile } from './profile.ts';
 import { renderReport, writeDocs, type Report } from './report.ts';
 import { runFanout, runIngest, type RunOptions, type RunResult, type ScenarioName } from './scenarios.ts';
-import { NGINX_RTMP_MODULE, profilesIn, ROOT, SERVER_LABELS, SERVER_NAMES, type ServerName } from './servers.ts';
+import { natsServerBin, NGINX_RTMP_MODULE, profilesIn, ROOT, SERVER_LABELS, SERVER_NAMES, type ServerName } from './servers.ts';
 
 const USAGE = `Usage: node bench/src/main.ts [options]   (or: pnpm run bench -- [options])
 
   --servers LIST        firstmile,nginx,nms (default: all three)
-  --scenarios LIST      fanout,ingest,latency (default: all three)
+  --scenarios LIST      fanout,ingest,latency,cluster (default: all four; cluster runs for firstmile
+                        only: publisher → firstmile edge → nats-server → firstmile origin → players,
+                        next to a single-process fan-out run at the same N)
   --fanout LIST         players per fan-out run (default 50,200,500,1000)
   --ingest LIST         publishers per ingest run (default 10,50,100,200)
+  --cluster-players LIST  players per cluster run (default 1000)
   --warmup-s N          warm-up before each steady window (default 5)
   --steady-s N          steady (measured) window (default 15)
   --baseline-s N        publisher alone / server idle before the load, for the RSS baseline (default 2)
@@ -33,7 +36,8 @@ const USAGE = `Usage: node bench/src/main.ts [options]   (or: pnpm run bench -- 
                         reported (default 10; the rest are in the bulk player process)
   --server-cpu LIST     taskset CPU list for the servers (default 0)
   --generator-cpu LIST  taskset CPU list for this generator (default 1)
-  --smoke               tiny run: firstmile only, fanout 5, ingest 3, latency, ~15 s; never writes docs
+  --smoke               tiny run: firstmile only, fanout 5, ingest 3, latency, cluster 5 (when
+                        nats-server is installed), ~25 s; never writes docs
   --write-docs          write the results into docs/benchmarks.md (generated section)
   --profile             run firstmile under node --cpu-prof and print the top self-time functions
   --json FILE           also write the raw results as JSON (default bench/.cache/results-<date>.json)
@@ -122,6 +126,7 @@ async function main(): Promise<void> {
       scenarios: { type: 'string' },
       fanout: { type: 'string' },
       ingest: { type: 'string' },
+      'cluster-players': { type: 'string' },
       'warmup-s': { type: 'string' },
       'steady-s': { type: 'string' },
       'baseline-s': { type: 'string' },
@@ -155,10 +160,19 @@ async function main(): Promise<void> {
 
   const servers = list(values.servers, smoke ? 'firstmile' : SERVER_NAMES.join(','));
   for (const s of servers) if (!SERVER_NAMES.includes(s as ServerName)) throw new Error(`--servers: unknown server ${s} (firstmile, nginx, nms)`);
-  const scenarios = list(values.scenarios, 'fanout,ingest,latency');
-  for (const s of scenarios) if (!['fanout', 'ingest', 'latency'].includes(s)) throw new Error(`--scenarios: unknown scenario ${s}`);
+  const scenarios = list(values.scenarios, 'fanout,ingest,latency,cluster');
+  for (const s of scenarios) if (!['fanout', 'ingest', 'latency', 'cluster'].includes(s)) throw new Error(`--scenarios: unknown scenario ${s}`);
   const fanout = numbers(values.fanout, smoke ? '5' : '50,200,500,1000', '--fanout');
   const ingest = numbers(values.ingest, smoke ? '3' : '10,50,100,200', '--ingest');
+  const clusterPlayers = numbers(values['cluster-players'], smoke ? '5' : '1000', '--cluster-players');
+  if (scenarios.includes('cluster') && !servers.includes('firstmile')) {
+    log('the cluster scenario only applies to firstmile, which is not among --servers: skipping it');
+    scenarios.splice(scenarios.indexOf('cluster'), 1);
+  }
+  if (scenarios.includes('cluster') && smoke && values.scenarios === undefined && natsServerBin() === undefined) {
+    log('nats-server is not installed: the smoke run leaves the cluster scenario out');
+    scenarios.splice(scenarios.indexOf('cluster'), 1);
+  }
   const warmupS = seconds(values['warmup-s'], smoke ? 1 : 5, '--warmup-s');
   const steadyS = seconds(values['steady-s'], smoke ? 2.5 : 15, '--steady-s');
   const baselineS = seconds(values['baseline-s'], smoke ? 1 : 2, '--baseline-s');
@@ -166,7 +180,12 @@ async function main(): Promise<void> {
   const probePlayers = numbers(values['probe-players'], '10', '--probe-players')[0]!;
   if (steadyS <= 0) throw new Error('--steady-s must be above 0');
 
-  const maxConnections = Math.max(scenarios.includes('fanout') ? Math.max(...fanout) : 0, scenarios.includes('ingest') ? Math.max(...ingest) : 0) + 1;
+  const maxConnections =
+    Math.max(
+      scenarios.includes('fanout') ? Math.max(...fanout) : 0,
+      scenarios.includes('ingest') ? Math.max(...ingest) : 0,
+      scenarios.includes('cluster') ? Math.max(...clusterPlayers) : 0,
+    ) + 1;
   ensureOpenFiles(maxConnections + 256);
 
   const cpus = availableParallelism();
@@ -181,6 +200,7 @@ async function main(): Promise<void> {
 
   const tools: string[] = [];
   if (servers.includes('nginx') && (!existsSync('/usr/sbin/nginx') || !existsSync(NGINX_RTMP_MODULE))) tools.push('nginx');
+  if (scenarios.includes('cluster') && natsServerBin() === undefined) tools.push('nats');
   if (!existsSync(mediaFilePath(CACHE))) tools.push('ffmpeg');
   runSetup(tools);
   const media = loadMedia(ensureMediaFile(CACHE, log));
@@ -213,15 +233,23 @@ async function main(): Promise<void> {
 
   const results: RunResult[] = [];
   const profileTexts: string[] = [];
-  const plan: { scenario: ScenarioName; size: number }[] = [];
+  /** `only`: the servers of this step when not all of --servers. */
+  const plan: { scenario: ScenarioName; size: number; only?: ServerName[] }[] = [];
   for (const s of scenarios as ScenarioName[]) {
     if (s === 'fanout') for (const n of fanout) plan.push({ scenario: s, size: n });
     if (s === 'ingest') for (const m of ingest) plan.push({ scenario: s, size: m });
     if (s === 'latency') plan.push({ scenario: s, size: 1 });
+    if (s === 'cluster') {
+      for (const n of clusterPlayers) {
+        // The single-process figure at the same N, unless the fan-out runs measure it anyway.
+        if (!(scenarios.includes('fanout') && fanout.includes(n))) plan.push({ scenario: 'fanout', size: n, only: ['firstmile'] });
+        plan.push({ scenario: s, size: n, only: ['firstmile'] });
+      }
+    }
   }
   const started = Date.now();
   for (const step of plan) {
-    for (const server of servers as ServerName[]) {
+    for (const server of step.only ?? (servers as ServerName[])) {
       log(`${SERVER_LABELS[server]}: ${step.scenario} ${step.size}`);
       const r =
         step.scenario === 'ingest'
@@ -231,7 +259,8 @@ async function main(): Promise<void> {
       log(
         `  server CPU ${(r.serverCpuCores * 100).toFixed(1)} %, RSS ${(r.serverRssBytes / 1048576).toFixed(1)} MiB, ` +
           `generator CPU ${(r.generatorCpu * 100).toFixed(1)} %` +
-          (step.scenario === 'ingest' ? '' : `, ${r.cpuUsPerMessage.toFixed(2)} µs/msg, at rate ${(r.playersAtRate * 100).toFixed(0)} %, delay p50 ${r.delayP50Ms.toFixed(2)} p99 ${r.delayP99Ms.toFixed(2)} ms`),
+          (step.scenario === 'ingest' ? '' : `, ${r.cpuUsPerMessage.toFixed(2)} µs/msg, at rate ${(r.playersAtRate * 100).toFixed(0)} %, delay p50 ${r.delayP50Ms.toFixed(2)} p99 ${r.delayP99Ms.toFixed(2)} ms`) +
+          r.parts.map((p) => `; ${p.label} ${(p.cpuCores * 100).toFixed(1)} % (${p.cpuUsPerMessage.toFixed(2)} µs/msg)`).join(''),
       );
       if (profileDir !== undefined && server === 'firstmile') {
         for (const f of profilesIn(profileDir).filter((p) => !p.includes('/run-'))) {

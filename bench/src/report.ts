@@ -76,12 +76,43 @@ const LATENCY: Metric[] = [
   num('generator event-loop delay p99, ms', (r) => r.generatorLoopP99Ms, 2, false),
 ];
 
-const METRICS: Record<ScenarioName, Metric[]> = { fanout: FANOUT, ingest: INGEST, latency: LATENCY };
-const SIZE_LABEL: Record<ScenarioName, string> = { fanout: 'players', ingest: 'publishers', latency: 'players' };
+/** A process of the cluster (edge, NATS, origin); NaN for a single-process run. */
+function part(r: RunResult, label: string): RunResult['parts'][number] | undefined {
+  return (r.parts ?? []).find((p) => p.label === label);
+}
+
+const partMetrics = (label: string): Metric[] => [
+  num(`${label} CPU, % of a core`, (r) => (part(r, label)?.cpuCores ?? Number.NaN) * 100, 1),
+  num(`${label} CPU µs / delivered message`, (r) => part(r, label)?.cpuUsPerMessage ?? Number.NaN, 2),
+];
+
+/** Cluster vs the single process: the ratio column holds cluster − single process instead. */
+const CLUSTER: Metric[] = [
+  text('players playing', (r) => `${r.connected}/${r.size}`),
+  num('delay p50, ms (probe players)', (r) => r.delayP50Ms, 2),
+  num('delay p99, ms (probe players)', (r) => r.delayP99Ms, 2),
+  num('delay max, ms (probe players)', (r) => r.delayMaxMs, 1),
+  ...partMetrics('edge'),
+  ...partMetrics('NATS'),
+  ...partMetrics('origin'),
+  num('server CPU (all processes), % of a core', (r) => r.serverCpuCores * 100, 1),
+  num('server CPU (all processes) µs / delivered message', (r) => r.cpuUsPerMessage, 2),
+  num('server RSS (all processes), MiB', (r) => r.serverRssBytes / MIB, 1),
+  num('delivered, messages/s', (r) => r.deliveredMessagesPerSecond, 0, false),
+  num('players ≥ 95 % of publish rate, %', (r) => r.playersAtRate * 100, 1, false),
+  num('players with stalls', (r) => r.playersWithStalls, 0, false),
+  num('delay p99, ms (all players)', (r) => r.allDelayP99Ms, 2),
+  num('generator CPU, % of a core', (r) => r.generatorCpu * 100, 1, false),
+  num('generator event-loop delay p99, ms', (r) => r.generatorLoopP99Ms, 1, false),
+];
+
+const METRICS: Record<ScenarioName, Metric[]> = { fanout: FANOUT, ingest: INGEST, latency: LATENCY, cluster: CLUSTER };
+const SIZE_LABEL: Record<ScenarioName, string> = { fanout: 'players', ingest: 'publishers', latency: 'players', cluster: 'players' };
 const TITLES: Record<ScenarioName, string> = {
   fanout: 'Fan-out: 1 publisher, N players',
   ingest: 'Ingest: M publishers, no players',
   latency: 'Latency: 1 publisher, 1 player',
+  cluster: 'Cluster: publisher → edge → NATS → origin → N players',
 };
 
 function fmt(v: number | string, digits: number): string {
@@ -92,11 +123,38 @@ function fmt(v: number | string, digits: number): string {
 
 function cell(r: RunResult | undefined, m: Metric): string {
   if (r === undefined) return '';
-  if (r.failure !== undefined && r.connected === 0) return m === METRICS[r.scenario][0] ? `failed: ${r.failure.replace(/\|/g, '/')}` : '—';
+  if (r.failure !== undefined && r.connected === 0) return m.label === METRICS[r.scenario][0]!.label ? `failed: ${r.failure.replace(/\|/g, '/')}` : '—';
   return fmt(m.value(r), m.digits);
 }
 
+/**
+ * The cluster (firstmile edge + NATS + origin, separate processes) next to the single firstmile
+ * process (`firstmile up`, the fan-out run) at the same number of players.
+ */
+export function clusterTable(report: Report): string | undefined {
+  const results = report.results.filter((r) => r.scenario === 'cluster' && r.server === 'firstmile');
+  if (results.length === 0) return undefined;
+  const sizes = [...new Set(results.map((r) => r.size))].sort((a, b) => a - b);
+  const head = ['players', 'metric', 'cluster (edge + NATS + origin)', 'single process (firstmile up)', 'cluster − single process'];
+  const lines = [`### ${TITLES.cluster}`, '', `| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`];
+  for (const size of sizes) {
+    const c = results.find((r) => r.size === size);
+    const f = report.results.find((r) => r.scenario === 'fanout' && r.server === 'firstmile' && r.size === size);
+    CLUSTER.forEach((m, i) => {
+      let d = '';
+      if (m.ratio && c && f && c.connected > 0 && f.connected > 0) {
+        const a = m.value(c);
+        const b = m.value(f);
+        if (typeof a === 'number' && typeof b === 'number' && Number.isFinite(a) && Number.isFinite(b)) d = `${a - b >= 0 ? '+' : ''}${(a - b).toFixed(m.digits)}`;
+      }
+      lines.push(`| ${[i === 0 ? `**${size}**` : '', m.label, cell(c, m), f ? cell(f, m) : i === 0 ? 'not run' : '', d].join(' | ')} |`);
+    });
+  }
+  return lines.join('\n');
+}
+
 export function scenarioTable(report: Report, scenario: ScenarioName): string | undefined {
+  if (scenario === 'cluster') return clusterTable(report);
   const results = report.results.filter((r) => r.scenario === scenario);
   if (results.length === 0) return undefined;
   const sizes = [...new Set(results.map((r) => r.size))].sort((a, b) => a - b);
@@ -134,7 +192,7 @@ export function renderReport(report: Report): string {
     '',
     `Media: ${report.media}. ${report.settings}`,
   ];
-  for (const s of ['fanout', 'ingest', 'latency'] as const) {
+  for (const s of ['fanout', 'ingest', 'latency', 'cluster'] as const) {
     const t = scenarioTable(report, s);
     if (t) parts.push('', t);
   }

@@ -10,13 +10,22 @@ import { fileURLToPath } from 'node:url';
 import { Pacer, Publisher, Window, mapLimit, nowUs, type Target } from './load.ts';
 import type { Media } from './media.ts';
 import { cpuBusySeconds, parseCpuList, sampleTree, type TreeSample } from './procstat.ts';
-import { startServer, type RunningServer, type ServerName } from './servers.ts';
+import { singleDeployment, startCluster, startServer, type Deployment, type ServerName } from './servers.ts';
 import type { HostReport, HostRequest } from './players.ts';
 import { Histogram, quantile, sleep } from './stats.ts';
 
 const PLAYERS_SCRIPT = fileURLToPath(new URL('./players.ts', import.meta.url));
 
-export type ScenarioName = 'fanout' | 'ingest' | 'latency';
+export type ScenarioName = 'fanout' | 'ingest' | 'latency' | 'cluster';
+
+/** One process (tree) of a multi-process deployment (the cluster: edge, NATS, origin). */
+export interface PartResult {
+  label: string;
+  cpuCores: number;
+  /** That CPU per media message delivered to players, µs. */
+  cpuUsPerMessage: number;
+  rssBytes: number;
+}
 
 export interface RunOptions {
   warmupMs: number;
@@ -88,6 +97,8 @@ export interface RunResult {
   publisherMaxLateMs: number;
   publisherSkipped: number;
   serverAlive: boolean;
+  /** The cluster's processes measured separately (empty for a single-process server). */
+  parts: PartResult[];
   /** The steady window on CLOCK_MONOTONIC, µs (to cut a CPU profile to it). */
   windowStartUs: number;
   windowEndUs: number;
@@ -132,6 +143,7 @@ function emptyResult(server: ServerName, scenario: ScenarioName, size: number): 
     publisherMaxLateMs: Number.NaN,
     publisherSkipped: 0,
     serverAlive: true,
+    parts: [],
     windowStartUs: Number.NaN,
     windowEndUs: Number.NaN,
   };
@@ -147,15 +159,27 @@ function loopLagMs(h: PerfHistogram): number {
   return Math.max(0, h.percentile(99) / 1e6 - LOOP_RESOLUTION_MS);
 }
 
+/** CPU and RSS of all the deployment's process trees, summed. */
+function sampleServer(d: Deployment): TreeSample {
+  const parts = d.parts.map((p) => sampleTree(p.pid));
+  if (parts.length === 1) return parts[0]!;
+  return {
+    at: performance.now(),
+    cpuSeconds: parts.reduce((a, t) => a + t.cpuSeconds, 0),
+    rssBytes: parts.reduce((a, t) => a + t.rssBytes, 0),
+    pids: parts.flatMap((t) => t.pids),
+  };
+}
+
 /** Samples the server's RSS every second during the window; keeps the mean. */
 class RssSampler {
-  readonly #pid: number;
+  readonly #server: Deployment;
   readonly #timer: NodeJS.Timeout;
   readonly #values: number[] = [];
 
-  constructor(pid: number) {
-    this.#pid = pid;
-    this.#timer = setInterval(() => this.#values.push(sampleTree(this.#pid).rssBytes), 1000);
+  constructor(server: Deployment) {
+    this.#server = server;
+    this.#timer = setInterval(() => this.#values.push(sampleServer(this.#server).rssBytes), 1000);
   }
 
   stop(last: TreeSample): number {
@@ -167,6 +191,8 @@ class RssSampler {
 
 interface Window0 {
   tree: TreeSample;
+  /** Per process tree, when the deployment has more than one. */
+  parts: TreeSample[];
   coreBusy: number;
   cpus: number[];
   cpu: NodeJS.CpuUsage;
@@ -174,26 +200,34 @@ interface Window0 {
   startUs: number;
 }
 
-function openWindow(server: RunningServer, window: Window, steadyMs: number, serverCpu: string | undefined): Window0 {
+function openWindow(server: Deployment, window: Window, steadyMs: number, serverCpu: string | undefined): Window0 {
   const cpus = serverCpu === undefined ? [] : parseCpuList(serverCpu);
   const coreBusy = cpus.length > 0 ? cpuBusySeconds(cpus) : Number.NaN;
-  const tree = sampleTree(server.pid);
+  const parts = server.parts.length > 1 ? server.parts.map((p) => sampleTree(p.pid)) : [];
+  const tree = sampleServer(server);
   const cpu = process.cpuUsage();
   const wall = performance.now();
   window.open(nowUs(), nowUs() + steadyMs * 1000);
-  return { tree, coreBusy, cpus, cpu, wall, startUs: window.startUs };
+  return { tree, parts, coreBusy, cpus, cpu, wall, startUs: window.startUs };
 }
 
-function closeWindow(server: RunningServer, w0: Window0, result: RunResult): { seconds: number; tree: TreeSample } {
+function closeWindow(server: Deployment, w0: Window0, result: RunResult): { seconds: number; tree: TreeSample } {
   result.windowStartUs = w0.startUs;
   result.windowEndUs = nowUs();
-  const tree = sampleTree(server.pid);
+  const parts = w0.parts.length > 0 ? server.parts.map((p) => sampleTree(p.pid)) : [];
+  const tree = sampleServer(server);
   const coreBusy = w0.cpus.length > 0 ? cpuBusySeconds(w0.cpus) : Number.NaN;
   const cpu = process.cpuUsage(w0.cpu);
   const seconds = (tree.at - w0.tree.at) / 1000;
   result.serverCoreBusy = (coreBusy - w0.coreBusy) / seconds / Math.max(1, w0.cpus.length);
   result.windowSeconds = seconds;
   result.serverCpuCores = (tree.cpuSeconds - w0.tree.cpuSeconds) / seconds;
+  result.parts = parts.map((t, i) => ({
+    label: server.parts[i]!.label,
+    cpuCores: (t.cpuSeconds - w0.parts[i]!.cpuSeconds) / ((t.at - w0.parts[i]!.at) / 1000),
+    cpuUsPerMessage: Number.NaN,
+    rssBytes: t.rssBytes,
+  }));
   result.generatorCpu = (cpu.user + cpu.system) / 1e6 / ((performance.now() - w0.wall) / 1000);
   result.serverAlive = server.alive();
   return { seconds, tree };
@@ -204,14 +238,21 @@ async function withServer(
   scenario: ScenarioName,
   size: number,
   options: RunOptions,
-  body: (server: RunningServer, target: Target, result: RunResult, key: string) => Promise<void>,
+  body: (server: Deployment, publish: Target, play: Target, result: RunResult, key: string) => Promise<void>,
 ): Promise<RunResult> {
   const result = emptyResult(name, scenario, size);
   const key = `bench-${process.pid}-${++runSeq}`;
-  let server: RunningServer | undefined;
+  let server: Deployment | undefined;
   try {
-    server = await startServer(name, { cpu: options.serverCpu, profileDir: name === 'firstmile' ? options.profileDir : undefined });
-    await body(server, { host: '127.0.0.1', port: server.port, app: server.app }, result, key);
+    if (scenario === 'cluster') {
+      if (name !== 'firstmile') throw new Error('the cluster scenario only applies to firstmile');
+      server = await startCluster({ cpu: options.serverCpu });
+    } else {
+      server = singleDeployment(await startServer(name, { cpu: options.serverCpu, profileDir: name === 'firstmile' ? options.profileDir : undefined }));
+    }
+    const publish = { host: '127.0.0.1', port: server.publishPort, app: server.app };
+    const play = { host: '127.0.0.1', port: server.playPort, app: server.app };
+    await body(server, publish, play, result, key);
   } catch (error) {
     result.failure = (error as Error).message.split('\n')[0];
     options.log(`  ${name} ${scenario} ${size}: FAILED: ${(error as Error).message}`);
@@ -317,12 +358,13 @@ type HostAnswer =
   | { type: 'error'; message: string };
 
 /**
- * 1 publisher and `n` players (fanout), or 1 publisher and 1 player (latency). The publisher runs
+ * 1 publisher and `n` players (fanout, and cluster: publisher on the edge, players on the origin),
+ * or 1 publisher and 1 player (latency). The publisher runs
  * here; most players run in a bulk player host, and up to `probePlayers` of them in a probe host
  * (joined spread over the join order), whose delays are the headline figure.
  */
 export function runFanout(name: ServerName, n: number, media: Media, options: RunOptions, scenario: ScenarioName = 'fanout'): Promise<RunResult> {
-  return withServer(name, scenario, n, options, async (server, target, result, key) => {
+  return withServer(name, scenario, n, options, async (server, publish, target, result, key) => {
     const window = new Window(options.stallMs);
     const pacer = new Pacer();
     let publisher: Publisher | undefined;
@@ -333,10 +375,10 @@ export function runFanout(name: ServerName, n: number, media: Media, options: Ru
     const hosts = bulkHost ? [bulkHost, probeHost] : [probeHost];
     const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
     try {
-      publisher = await Publisher.open(target, key, media, window, options.connectTimeoutMs);
+      publisher = await Publisher.open(publish, key, media, window, options.connectTimeoutMs);
       pacer.add(publisher);
       await sleep(options.baselineMs);
-      result.baselineRssBytes = sampleTree(server.pid).rssBytes;
+      result.baselineRssBytes = sampleServer(server).rssBytes;
       const t = performance.now();
       const connect = { type: 'connect', target, key, timeoutMs: options.connectTimeoutMs, concurrency: options.connectConcurrency, stallMs: options.stallMs } as const;
       const errors: string[] = [];
@@ -365,7 +407,7 @@ export function runFanout(name: ServerName, n: number, media: Media, options: Ru
       loop.enable();
       const w0 = openWindow(server, window, options.steadyMs, options.serverCpu);
       await Promise.all(hosts.map((h) => h.request({ type: 'open', startUs: window.startUs, endUs: window.endUs }, 'opened')));
-      const rss = new RssSampler(server.pid);
+      const rss = new RssSampler(server);
       await sleep(options.steadyMs);
       const { seconds, tree } = closeWindow(server, w0, result);
       await Promise.all(hosts.map((h) => h.request({ type: 'close' }, 'closed')));
@@ -406,6 +448,7 @@ export function runFanout(name: ServerName, n: number, media: Media, options: Ru
       result.deliveredGbps = gbps;
       result.deliveredMessagesPerSecond = messagesPerSecond;
       result.cpuUsPerMessage = messagesPerSecond > 0 ? (result.serverCpuCores * 1e6) / messagesPerSecond : Number.NaN;
+      for (const p of result.parts) p.cpuUsPerMessage = messagesPerSecond > 0 ? (p.cpuCores * 1e6) / messagesPerSecond : Number.NaN;
       result.cpuCoresPerGbps = gbps > 0 ? result.serverCpuCores / gbps : Number.NaN;
       result.rssPerPlayerBytes = (result.serverRssBytes - result.baselineRssBytes) / Math.max(1, result.connected);
       result.publishMbps = (pubPayload * 8) / seconds / 1e6;
@@ -434,14 +477,14 @@ export function runFanout(name: ServerName, n: number, media: Media, options: Ru
 
 /** `m` publishers, no players. */
 export function runIngest(name: ServerName, m: number, media: Media, options: RunOptions): Promise<RunResult> {
-  return withServer(name, 'ingest', m, options, async (server, target, result, key) => {
+  return withServer(name, 'ingest', m, options, async (server, target, _play, result, key) => {
     const window = new Window(options.stallMs);
     const pacer = new Pacer();
     const publishers: Publisher[] = [];
     const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
     try {
       await sleep(options.baselineMs);
-      result.baselineRssBytes = sampleTree(server.pid).rssBytes;
+      result.baselineRssBytes = sampleServer(server).rssBytes;
       const t = performance.now();
       const outcomes = await mapLimit(
         Array.from({ length: m }, (_, i) => i),
@@ -463,7 +506,7 @@ export function runIngest(name: ServerName, m: number, media: Media, options: Ru
       loop.reset();
       loop.enable();
       const w0 = openWindow(server, window, options.steadyMs, options.serverCpu);
-      const rss = new RssSampler(server.pid);
+      const rss = new RssSampler(server);
       await sleep(options.steadyMs);
       const { seconds, tree } = closeWindow(server, w0, result);
       loop.disable();

@@ -3,7 +3,7 @@
  * server core with taskset, with a raised open-files limit, and stopped by it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,11 +64,21 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * The bench's own environment without its FIRSTMILE_BENCH_* variables (firstmile rejects unknown
+ * FIRSTMILE_* settings), plus `extra`.
+ */
+function serverEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FIRSTMILE_BENCH_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
 /** bash -c 'ulimit -n 65536; exec [taskset -c CPU] cmd args...' — exec keeps the PID. */
-function spawnPinned(cmd: string, args: string[], cpu: string | undefined, cwd: string): ChildProcess {
+function spawnPinned(cmd: string, args: string[], cpu: string | undefined, cwd: string, env: Record<string, string>): ChildProcess {
   const script = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"';
   const argv = cpu === undefined ? [cmd, ...args] : ['taskset', '-c', cpu, cmd, ...args];
-  return spawn('bash', ['-c', script, 'bench-server', ...argv], { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+  return spawn('bash', ['-c', script, 'bench-server', ...argv], { cwd, env: serverEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: false });
 }
 
 async function startProcess(
@@ -79,8 +89,10 @@ async function startProcess(
   cpu: string | undefined,
   app: string,
   cleanup: () => void,
+  env: Record<string, string> = {},
+  label: string = name,
 ): Promise<RunningServer> {
-  const proc = spawnPinned(cmd, args, cpu, ROOT);
+  const proc = spawnPinned(cmd, args, cpu, ROOT, env);
   let tail = '';
   const keep = (d: Buffer): void => {
     tail = (tail + d.toString()).slice(-8000);
@@ -98,12 +110,12 @@ async function startProcess(
   while (!(await canConnect(port))) {
     if (exit !== undefined) {
       cleanup();
-      throw new Error(`${name} exited (${exit}) before listening on ${port}:\n${tail}`);
+      throw new Error(`${label} exited (${exit}) before listening on ${port}:\n${tail}`);
     }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
       cleanup();
-      throw new Error(`${name} did not listen on ${port} within 30 s:\n${tail}`);
+      throw new Error(`${label} did not listen on ${port} within 30 s:\n${tail}`);
     }
     await sleep(50);
   }
@@ -174,6 +186,119 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
   return startProcess(name, process.execPath, [NMS_LAUNCHER, '--port', String(port), '--data', dir], port, options.cpu, 'live', () =>
     rmSync(dir, { recursive: true, force: true }),
   );
+}
+
+/** One measured process (tree) of a deployment. */
+export interface DeploymentPart {
+  readonly label: string;
+  readonly pid: number;
+}
+
+/**
+ * What a run measures: one server (publishers and players on the same port), or the firstmile
+ * cluster (publisher → edge → NATS → origin → players), whose processes are measured separately.
+ */
+export interface Deployment {
+  readonly name: ServerName;
+  readonly app: string;
+  readonly publishPort: number;
+  readonly playPort: number;
+  /** The process trees whose CPU and RSS are the server's (summed), in report order. */
+  readonly parts: readonly DeploymentPart[];
+  output(): string;
+  alive(): boolean;
+  stop(): Promise<void>;
+}
+
+export function singleDeployment(server: RunningServer): Deployment {
+  return {
+    name: server.name,
+    app: server.app,
+    publishPort: server.port,
+    playPort: server.port,
+    parts: [{ label: SERVER_LABELS[server.name], pid: server.pid }],
+    output: () => server.output(),
+    alive: () => server.alive(),
+    stop: async () => {
+      await server.stop();
+    },
+  };
+}
+
+/** nats-server on PATH or in Debian's /usr/sbin (not on every user's PATH). */
+export function natsServerBin(): string | undefined {
+  const dirs = [...(process.env['PATH'] ?? '').split(':').filter(Boolean), '/usr/sbin', '/usr/bin', '/usr/local/bin'];
+  for (const d of dirs) if (existsSync(join(d, 'nats-server'))) return join(d, 'nats-server');
+  return undefined;
+}
+
+/**
+ * The firstmile cluster on one machine: a nats-server with JetStream (`nats-server -a 127.0.0.1
+ * -p N -js -sd DIR`), `firstmile edge` (publishers) and `firstmile origin` (players), all three
+ * pinned to the server CPU(s).
+ */
+export async function startCluster(options: StartOptions): Promise<Deployment> {
+  const bin = natsServerBin();
+  if (bin === undefined) throw new Error('nats-server not found (Debian: apt-get install nats-server)');
+  const dir = mkdtempSync(join(tmpdir(), 'firstmile-bench-nats-'));
+  const started: RunningServer[] = [];
+  const stopAll = async (): Promise<void> => {
+    // The edge and the origin drain their NATS connections before exiting: NATS goes last.
+    await Promise.all(started.slice(1).map((s) => s.stop()));
+    if (started[0]) await started[0].stop();
+  };
+  try {
+    const natsPort = await freePort();
+    const nats = await startProcess(
+      'firstmile',
+      bin,
+      ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', dir],
+      natsPort,
+      options.cpu,
+      'live',
+      () => rmSync(dir, { recursive: true, force: true }),
+      {},
+      'nats-server',
+    );
+    started.push(nats);
+    const natsUrl = `nats://127.0.0.1:${natsPort}`;
+    const node = async (mode: 'edge' | 'origin', id: string): Promise<RunningServer> => {
+      const port = await freePort();
+      const httpPort = await freePort();
+      return startProcess(
+        'firstmile',
+        process.execPath,
+        [FIRSTMILE_BIN, mode, '--host', '127.0.0.1', '--rtmp-port', String(port), '--http-port', String(httpPort), '--log-level', 'warn'],
+        port,
+        options.cpu,
+        'live',
+        () => {},
+        { FIRSTMILE_NATS_URL: natsUrl, FIRSTMILE_EDGE_ID: id },
+        `firstmile ${mode}`,
+      );
+    };
+    const edge = await node('edge', 'edge-1');
+    started.push(edge);
+    const origin = await node('origin', 'origin-1');
+    started.push(origin);
+    return {
+      name: 'firstmile',
+      app: 'live',
+      publishPort: edge.port,
+      playPort: origin.port,
+      parts: [
+        { label: 'edge', pid: edge.pid },
+        { label: 'NATS', pid: nats.pid },
+        { label: 'origin', pid: origin.pid },
+      ],
+      output: () => [`--- nats-server:\n${nats.output()}`, `--- edge:\n${edge.output()}`, `--- origin:\n${origin.output()}`].join('\n'),
+      alive: () => started.every((s) => s.alive()),
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
 }
 
 /** The .cpuprofile files in `dir`. */

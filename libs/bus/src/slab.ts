@@ -11,7 +11,7 @@ export class SlabAllocator {
   #slab: Buffer | undefined;
   #offset = 0;
 
-  constructor(slabSize = 256 * 1024) {
+  constructor(slabSize = 64 * 1024) {
     this.#slabSize = slabSize;
   }
 
