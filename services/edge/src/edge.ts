@@ -173,28 +173,38 @@ export class Edge {
       since: now,
       heartbeatAt: now,
     };
-    this.#options.index.claim(record, (owner) => this.#ownerAlive(owner)).then(
-      (result) => {
-        this.#claiming.delete(key);
-        if (connection.closed) {
-          if (result.ok) void this.#release(record, result.revision, log);
-          return;
-        }
-        if (!result.ok) {
-          log.warn({ owner: result.owner.edge }, 'refusing publish: stream is live on another edge');
-          connection.rejectPublish(messageStreamId, 'Stream is already being published.');
-          return;
-        }
-        this.#start(connection, messageStreamId, record, result.revision, log);
-      },
-      (error: unknown) => {
-        this.#claiming.delete(key);
-        log.error({ err: (error as Error).message }, 'refusing publish: stream index unavailable');
-        if (!connection.closed) {
-          connection.rejectPublish(messageStreamId, 'Stream index unavailable; try again.', 'NetStream.Publish.Failed');
-        }
-      },
-    );
+    // The claim is a round trip: by the time it resolves, the encoder may have closed the
+    // connection or deleted the stream (publish and deleteStream can arrive in one read).
+    const stillWanted = () => !connection.closed && connection.session.isPublishPending(messageStreamId);
+    this.#options.index
+      .claim(record, (owner) => this.#ownerAlive(owner))
+      .then(
+        (result) => {
+          this.#claiming.delete(key);
+          if (!stillWanted()) {
+            if (result.ok) void this.#release(record, result.revision, log);
+            return;
+          }
+          if (!result.ok) {
+            log.warn({ owner: result.owner.edge }, 'refusing publish: stream is live on another edge');
+            connection.rejectPublish(messageStreamId, 'Stream is already being published.');
+            return;
+          }
+          this.#start(connection, messageStreamId, record, result.revision, log);
+        },
+        (error: unknown) => {
+          this.#claiming.delete(key);
+          log.error({ err: (error as Error).message }, 'refusing publish: stream index unavailable');
+          if (stillWanted()) {
+            connection.rejectPublish(messageStreamId, 'Stream index unavailable; try again.', 'NetStream.Publish.Failed');
+          }
+        },
+      )
+      .catch((error: unknown) => {
+        // Never an unhandled rejection: that would take the process and every stream down.
+        log.error({ err: (error as Error).message, stack: (error as Error).stack }, 'closing connection: internal error in publish');
+        connection.close('internal error');
+      });
   }
 
   /**

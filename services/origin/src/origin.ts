@@ -271,8 +271,10 @@ export class Origin {
     player.waitTimer = setTimeout(() => {
       if (player.state === 'active') return;
       player.log.info({ waitedMs: this.#o.playWaitMs }, 'stream not live: giving up on play');
-      if (player.state === 'waiting') {
-        player.connection.rejectPlay(player.messageStreamId, 'Stream is not live.');
+      try {
+        if (player.state === 'waiting') player.connection.rejectPlay(player.messageStreamId, 'Stream is not live.');
+      } catch (error) {
+        player.log.error({ err: (error as Error).message }, 'could not refuse the play');
       }
       this.#removePlayer(player.connection, player.messageStreamId);
       player.connection.end('play wait timed out');
@@ -327,7 +329,10 @@ export class Origin {
       }
       this.#onFrame(stream, frame);
     });
-    void this.#sync(stream);
+    this.#sync(stream).catch((error: unknown) => {
+      // Never an unhandled rejection: that would take the process and every stream down.
+      stream.log.error({ err: (error as Error).message, stack: (error as Error).stack }, 'stream sync failed');
+    });
   }
 
   /** Fetches the init snapshot from the owning edge and stitches it to the live subscription. */

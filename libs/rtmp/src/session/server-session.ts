@@ -230,6 +230,11 @@ export class ServerSession {
     return this.#take().output;
   }
 
+  /** A publish on this stream waits for acceptPublish/rejectPublish (it may have been deleted meanwhile). */
+  isPublishPending(streamId: number): boolean {
+    return this.#streams.get(streamId)?.state === 'publish-pending';
+  }
+
   isPlaying(streamId: number): boolean {
     return this.#streams.get(streamId)?.state === 'playing';
   }
