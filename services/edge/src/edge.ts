@@ -133,9 +133,7 @@ export class Edge {
   }
 
   onClose(connection: RtmpConnection): void {
-    for (const p of [...this.#live.values()]) {
-      if (p.connection === connection) this.#end(connection, p.messageStreamId, 'dropped');
-    }
+    for (const id of [...this.#published(connection).keys()]) this.#end(connection, id, 'dropped');
   }
 
   /** Ends every publisher session (shutdown): origins see a dropped end and keep players waiting. */
@@ -259,6 +257,7 @@ export class Edge {
     };
     published.heartbeat.unref();
     this.#live.set(this.#key(app, streamId), published);
+    this.#published(connection).set(messageStreamId, published);
     connection.acceptPublish(messageStreamId);
     const info: StreamStartInfo = { app, streamId, startedAt: record.since, edge: this.#options.edgeId };
     this.#publish(published, FrameKind.Start, 0, 0, 0, Buffer.from(JSON.stringify(info)));
@@ -292,11 +291,18 @@ export class Edge {
     }
   }
 
-  #find(connection: RtmpConnection, messageStreamId: number): Published | undefined {
-    for (const p of this.#live.values()) {
-      if (p.connection === connection && p.messageStreamId === messageStreamId) return p;
+  /** This connection's published streams by message stream id: one lookup per ingested message. */
+  #published(connection: RtmpConnection): Map<number, Published> {
+    let map = connection.context.get('published') as Map<number, Published> | undefined;
+    if (!map) {
+      map = new Map();
+      connection.context.set('published', map);
     }
-    return undefined;
+    return map;
+  }
+
+  #find(connection: RtmpConnection, messageStreamId: number): Published | undefined {
+    return this.#published(connection).get(messageStreamId);
   }
 
   #onMedia(connection: RtmpConnection, messageStreamId: number, message: RtmpMessage): void {
@@ -396,6 +402,7 @@ export class Edge {
     const p = this.#find(connection, messageStreamId);
     if (!p) return;
     this.#live.delete(this.#key(p.app, p.streamId));
+    this.#published(connection).delete(messageStreamId);
     clearInterval(p.heartbeat);
     p.initResponder.unsubscribe();
     p.controlResponder.unsubscribe();
