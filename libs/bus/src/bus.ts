@@ -22,6 +22,8 @@ export interface BusMessage {
   readonly subject: string;
   readonly data: Uint8Array;
   readonly reply: string | undefined;
+  /** Message headers (NATS headers): trace context (W3C traceparent) and the like; small, string values. */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
 export type MessageHandler = (message: BusMessage) => void;
@@ -33,6 +35,7 @@ export interface Subscription {
 
 export interface PublishOptions {
   reply?: string;
+  headers?: Readonly<Record<string, string>>;
 }
 
 export interface SubscribeOptions {
@@ -42,6 +45,7 @@ export interface SubscribeOptions {
 
 export interface RequestOptions {
   timeoutMs: number;
+  headers?: Readonly<Record<string, string>>;
 }
 
 export type BusErrorCode =

@@ -39,3 +39,13 @@ export type { ClaimResult, LiveStreamRecord, StreamIndex } from './stream-index.
 export { KvStreamIndex } from './kv-stream-index.ts';
 export type { KvStreamIndexOptions } from './kv-stream-index.ts';
 export { SlabAllocator } from './slab.ts';
+export {
+  STREAM_EVENT_SUBJECT,
+  EDGE_HEARTBEAT_SUBJECT,
+  ORIGIN_HEARTBEAT_SUBJECT,
+  AUTH_FAILURE_SUBJECT,
+  KEYS_CHANGED_SUBJECT,
+  encodeJson,
+  decodeJson,
+} from './events.ts';
+export type { StreamEvent, StreamHealthState, EdgeHeartbeat, OriginHeartbeat, AuthFailure, KeysChanged } from './events.ts';

@@ -56,7 +56,7 @@ export class MemoryBus implements Bus {
     }
     const targets = this.#route(subject);
     if (targets.length === 0) return;
-    const message: BusMessage = { subject, data, reply: options?.reply };
+    const message: BusMessage = { subject, data, reply: options?.reply, headers: options?.headers };
     queueMicrotask(() => {
       for (const sub of targets) {
         if (!sub.active) continue;
@@ -101,7 +101,7 @@ export class MemoryBus implements Bus {
         sub.unsubscribe();
         resolve(reply);
       });
-      this.publish(subject, data, { reply: inbox });
+      this.publish(subject, data, options.headers ? { reply: inbox, headers: options.headers } : { reply: inbox });
     });
   }
 

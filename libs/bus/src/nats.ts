@@ -1,4 +1,4 @@
-import { createInbox, errors, type NatsConnection } from '@nats-io/nats-core';
+import { createInbox, errors, headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import {
   BusError,
   type Bus,
@@ -50,7 +50,8 @@ export class NatsBus implements Bus {
       throw new BusError('BUS_ERR_MAX_PAYLOAD', `payload of ${data.byteLength} bytes exceeds max payload ${this.maxPayload}`);
     }
     try {
-      this.#nc.publish(subject, data, options?.reply ? { reply: options.reply } : undefined);
+      const h = options?.headers ? toNatsHeaders(options.headers) : undefined;
+      this.#nc.publish(subject, data, options?.reply || h ? { ...(options?.reply ? { reply: options.reply } : {}), ...(h ? { headers: h } : {}) } : undefined);
     } catch (error) {
       throw mapError(error, subject);
     }
@@ -65,7 +66,7 @@ export class NatsBus implements Bus {
           this.#onHandlerError(error, subject);
           return;
         }
-        const message: BusMessage = { subject: msg.subject, data: msg.data, reply: msg.reply || undefined };
+        const message: BusMessage = { subject: msg.subject, data: msg.data, reply: msg.reply || undefined, headers: fromNatsHeaders(msg.headers) };
         try {
           handler(message);
         } catch (e) {
@@ -79,8 +80,11 @@ export class NatsBus implements Bus {
   async request(subject: string, data: Uint8Array, options: RequestOptions): Promise<BusMessage> {
     assertPublishSubject(subject);
     try {
-      const msg = await this.#nc.request(subject, data, { timeout: options.timeoutMs });
-      return { subject: msg.subject, data: msg.data, reply: msg.reply || undefined };
+      const msg = await this.#nc.request(subject, data, {
+        timeout: options.timeoutMs,
+        ...(options.headers ? { headers: toNatsHeaders(options.headers) } : {}),
+      });
+      return { subject: msg.subject, data: msg.data, reply: msg.reply || undefined, headers: fromNatsHeaders(msg.headers) };
     } catch (error) {
       throw mapError(error, subject, options.timeoutMs);
     }
@@ -98,6 +102,19 @@ export class NatsBus implements Bus {
   async close(): Promise<void> {
     if (!this.#nc.isClosed()) await this.#nc.drain();
   }
+}
+
+function toNatsHeaders(values: Readonly<Record<string, string>>): MsgHdrs {
+  const h = natsHeaders();
+  for (const [k, v] of Object.entries(values)) h.set(k, v);
+  return h;
+}
+
+function fromNatsHeaders(h: MsgHdrs | undefined): Record<string, string> | undefined {
+  if (!h) return undefined;
+  const out: Record<string, string> = {};
+  for (const k of h.keys()) out[k] = h.get(k);
+  return out;
 }
 
 function mapError(error: unknown, subject: string, timeoutMs?: number): Error {

@@ -47,6 +47,22 @@ export function busContract(label: string, open: () => Promise<{ a: Bus; b: Bus;
     await assert.rejects(a.request('svc.silent', enc('x'), { timeoutMs: 50 }), (e: unknown) => e instanceof BusError && e.code === 'BUS_ERR_TIMEOUT');
   });
 
+  test(`${label}: headers travel with publishes and requests (trace context crosses the bus)`, async (t) => {
+    const { a, b, close } = await open();
+    t.after(close);
+    const seen: (Readonly<Record<string, string>> | undefined)[] = [];
+    b.subscribe('svc.hdr', (m) => {
+      seen.push(m.headers);
+      if (m.reply) b.publish(m.reply, enc('ok'), { headers: { 'x-answer': m.headers?.['traceparent'] ?? 'none' } });
+    });
+    await b.flush();
+    a.publish('svc.hdr', enc('p'), { headers: { traceparent: '00-abc-def-01' } });
+    const reply = await a.request('svc.hdr', enc('r'), { timeoutMs: 2000, headers: { traceparent: '00-123-456-01' } });
+    assert.equal(reply.headers?.['x-answer'], '00-123-456-01');
+    await eventually(() => seen.length === 2);
+    assert.equal(seen[0]?.['traceparent'], '00-abc-def-01');
+  });
+
   test(`${label}: a queue group delivers each message to exactly one member`, async (t) => {
     const { a, b, close } = await open();
     t.after(close);
