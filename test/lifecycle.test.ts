@@ -13,7 +13,7 @@ test('firstmile up serves /healthz and /readyz, and 404s with a JSON error elsew
   assert.deepEqual(await ready.json(), { ready: true });
   const missing = await fetch(`${base}/nope`);
   assert.equal(missing.status, 404);
-  assert.equal(((await missing.json()) as { code: string }).code, 'not_found');
+  assert.equal(((await missing.json()) as { error: { code: string } }).error.code, 'NOT_FOUND');
 });
 
 test('SIGTERM stops accepting, closes open connections and exits 0 within the shutdown timeout', async () => {

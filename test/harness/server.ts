@@ -31,7 +31,7 @@ export interface ServerProcess {
 }
 
 export interface StartOptions {
-  mode?: 'up' | 'edge' | 'origin';
+  mode?: 'up' | 'edge' | 'origin' | 'control';
   /** Extra flags, e.g. ['--reconnect-window-ms', '500']. */
   args?: string[];
   env?: Record<string, string>;

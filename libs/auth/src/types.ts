@@ -81,20 +81,37 @@ export type PublishDecision =
   /** `reason` is logged and sent to the encoder: it never contains the key or token. */
   | { ok: false; code: PublishDenyCode; reason: string; mode: AuthMode };
 
+/** Per-request context passed through to remote deciders (control, never a webhook). */
+export interface AuthContext {
+  /** Bus headers for a request to control: trace context (W3C traceparent) and the like. */
+  headers?: Readonly<Record<string, string>> | undefined;
+}
+
 export interface PublishAuthorizer {
   readonly mode: AuthMode;
-  authorize(request: PublishRequest): Promise<PublishDecision>;
+  /** Resolves with a decision; never rejects (a failure is a denial with AUTH_UNAVAILABLE). */
+  authorize(request: PublishRequest, context?: AuthContext): Promise<PublishDecision>;
 }
 
 export interface PlayRequest {
   app: string;
   /** The play name as the player sent it, query included (`st_abc?token=...`). */
   name: string;
+  /** The connect command's tcUrl, whose query some players use instead. */
+  tcUrl?: string | undefined;
   clientIp: string;
 }
 
-export type PlayDecision = { ok: true; playName: string } | { ok: false; code: 'PLAY_BAD_TOKEN' | 'PLAY_EXPIRED' | 'PLAY_UNAVAILABLE'; reason: string };
+export type PlayDenyCode =
+  | 'PLAY_BAD_TOKEN'
+  | 'PLAY_EXPIRED'
+  /** `keys` mode: no such stream (never created, deleted or revoked). */
+  | 'PLAY_NOT_FOUND'
+  | 'PLAY_UNAVAILABLE';
+
+export type PlayDecision = { ok: true; playName: string } | { ok: false; code: PlayDenyCode; reason: string };
 
 export interface PlayAuthorizer {
-  authorize(request: PlayRequest): Promise<PlayDecision>;
+  /** Resolves with a decision; never rejects (a failure is a denial with PLAY_UNAVAILABLE). */
+  authorize(request: PlayRequest, context?: AuthContext): Promise<PlayDecision>;
 }

@@ -5,6 +5,8 @@ import { encodeSubjectToken } from './subjects.ts';
 export interface LiveStreamRecord {
   app: string;
   streamId: string;
+  /** The public play name (control's stream id in `keys` mode; never a stream key). */
+  stream?: string | undefined;
   /** The owning edge's id. */
   edge: string;
   /** The publisher session (same as the frames' epoch). */

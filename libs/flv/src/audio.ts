@@ -190,3 +190,30 @@ export function audioCodecName(h: Pick<AudioTagHeader, 'soundFormat' | 'fourCc'>
   if (h.fourCc !== undefined) return Object.hasOwn(FOURCC_AUDIO_NAMES, h.fourCc) ? FOURCC_AUDIO_NAMES[h.fourCc]! : 'unknown';
   return LEGACY_AUDIO_NAMES[h.soundFormat] ?? 'unknown';
 }
+
+/** ISO/IEC 14496-3 samplingFrequencyIndex values 0..12 (13, 14 reserved; 15 = explicit 24-bit rate). */
+const AAC_SAMPLE_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+
+/**
+ * The real sample rate of a sequence header: for AAC the FLV SoundRate field is always 3 (44 kHz)
+ * whatever the stream carries, so it comes from the AudioSpecificConfig; for legacy codecs the
+ * SoundRate field. Undefined when unknown (enhanced audio, truncated or escape forms).
+ */
+export function audioSampleRate(payload: Uint8Array): number | undefined {
+  let h: AudioTagHeader;
+  try {
+    h = parseAudioTagHeader(payload);
+  } catch {
+    return undefined;
+  }
+  if (h.enhanced) return undefined;
+  if (h.soundFormat === SoundFormat.Aac) {
+    if (!h.isSequenceHeader || payload.length < h.headerLength + 2) return undefined;
+    // AudioSpecificConfig: audioObjectType (5 bits), samplingFrequencyIndex (4 bits).
+    const b0 = payload[h.headerLength]!;
+    const b1 = payload[h.headerLength + 1]!;
+    if (b0 >> 3 === 31) return undefined; // escaped object type: the index sits 6 bits later
+    return AAC_SAMPLE_RATES[((b0 & 0x07) << 1) | (b1 >> 7)];
+  }
+  return h.soundRate || undefined;
+}

@@ -35,6 +35,7 @@ export {
   AudioPacketModExType,
   AudioPacketType,
   audioCodecName,
+  audioSampleRate,
   isAudioSequenceHeader,
   parseAudioTagHeader,
   SoundFormat,

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import {
   audioCodecName,
+  audioSampleRate,
   isAudioSequenceHeader,
   parseAudioTagHeader,
   type AudioCodecName,
@@ -206,4 +207,17 @@ describe('audioCodecName', () => {
     assert.equal(audioCodecName({ soundFormat: 9, fourCc: 'zzzz' }), 'unknown');
     assert.equal(audioCodecName({ soundFormat: 9, fourCc: undefined }), 'unknown');
   });
+});
+
+test('audioSampleRate reads AAC rates from the AudioSpecificConfig, legacy rates from SoundRate', () => {
+  const cases: [string, number[], number | undefined][] = [
+    ['AAC-LC 48 kHz stereo', [0xaf, 0x00, 0x11, 0x90], 48000],
+    ['AAC-LC 44.1 kHz stereo', [0xaf, 0x00, 0x12, 0x10], 44100],
+    ['AAC-LC 22.05 kHz mono', [0xaf, 0x00, 0x13, 0x88], 22050],
+    ['AAC raw frame (not a header)', [0xaf, 0x01, 0x21, 0x00], undefined],
+    ['AAC header truncated', [0xaf, 0x00, 0x11], undefined],
+    ['MP3 22 kHz (SoundRate 2)', [0x2b, 0xff], 22050],
+    ['reserved index 13', [0xaf, 0x00, 0x16, 0x80], undefined],
+  ];
+  for (const [label, bytes, rate] of cases) assert.equal(audioSampleRate(Uint8Array.from(bytes)), rate, label);
 });

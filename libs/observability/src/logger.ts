@@ -17,7 +17,7 @@ export interface Logger {
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
 /**
- * Field names whose values are secrets wherever they appear (two levels deep). Stream keys are the
+ * Field names whose values are secrets wherever they appear (top level and one level down). Stream keys are the
  * RTMP stream name of a publish, so code logs a derived stream id instead; this list is the safety
  * net for anything that slips through (a command object, a URL with a token).
  */
@@ -30,9 +30,23 @@ export const REDACTED_FIELDS: readonly string[] = Object.freeze([
   'secret',
   'password',
   'authorization',
+  'cookie',
+  // URLs and query strings carry signed-URL signatures, JWTs and `?token=` keys.
+  'url',
+  'query',
   'tcUrl',
   'swfUrl',
   'pageUrl',
+  'sig',
+  'jwt',
+]);
+
+/** Paths deeper than one level where secrets sit in well-known places (HTTP request logs). */
+const REDACTED_PATHS: readonly string[] = Object.freeze([
+  '*.headers.authorization',
+  '*.headers.cookie',
+  '*.headers["x-api-key"]',
+  'headers["x-api-key"]',
 ]);
 
 export interface CreateLoggerOptions {
@@ -43,7 +57,7 @@ export interface CreateLoggerOptions {
 }
 
 export function createLogger(options: CreateLoggerOptions): Logger {
-  const paths = REDACTED_FIELDS.flatMap((f) => [f, `*.${f}`]);
+  const paths = [...REDACTED_FIELDS.flatMap((f) => [f, `*.${f}`]), ...REDACTED_PATHS];
   const opts = {
     level: options.level,
     base: options.base ?? {},

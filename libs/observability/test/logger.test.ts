@@ -32,3 +32,23 @@ test('createLogger() honours the level', () => {
   log.warn({}, 'kept');
   assert.deepEqual(lines().map((l) => JSON.parse(l).msg), ['kept']);
 });
+
+test('createLogger() redacts tokens in URL-like fields, query strings, signatures, JWTs and auth headers', () => {
+  const { stream, lines } = capture();
+  const log = createLogger({ level: 'info', destination: stream });
+  const cases: Array<Record<string, unknown>> = [
+    { url: '/v1/live?token=SECRET_URL' },
+    { req: { method: 'GET', url: '/hook?sig=SECRET_NESTED_URL' } },
+    { query: 'token=SECRET_QUERY&exp=1' },
+    { publish: { query: { token: 'SECRET_QUERY_OBJECT' } } },
+    { sig: 'SECRET_SIG' },
+    { jwt: 'eyJhbGciOiJIUzI1NiJ9.SECRET_JWT.x' },
+    { req: { headers: { authorization: 'Bearer SECRET_BEARER', cookie: 'fm=SECRET_COOKIE', 'x-api-key': 'SECRET_API_KEY' } } },
+  ];
+  for (const c of cases) log.info(c, 'request');
+  const out = lines();
+  assert.equal(out.length, cases.length);
+  for (const line of out) assert.ok(!line.includes('SECRET'), `leaked: ${line}`);
+  assert.equal(JSON.parse(out[1]!).req.method, 'GET', 'what is not secret stays');
+  assert.equal(JSON.parse(out[0]!).url, '[redacted]');
+});

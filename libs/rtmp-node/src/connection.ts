@@ -2,6 +2,44 @@ import type { Socket } from 'node:net';
 import { RtmpError, ServerSession, type ServerSessionOptions, type SessionEvent, type StatusInfo } from '@firstmile/rtmp';
 import type { Logger } from '@firstmile/observability';
 
+/**
+ * Where a connection is in its life, for the connections-by-state gauge: `handshake` until the
+ * application accepts the RTMP connect, then `connected`; `publishing` while it has an accepted
+ * publish, else `playing` while it has an accepted play.
+ */
+export type RtmpConnectionState = 'handshake' | 'connected' | 'publishing' | 'playing';
+
+/**
+ * Why a connection closed, a bounded set for the metric label (the free-text reason is logged).
+ * The application passes its own code to end()/close(); `ok` is a normal end.
+ */
+export type CloseCode =
+  | 'ok'
+  | 'handshake_timeout'
+  | 'idle_timeout'
+  | 'protocol_error'
+  | 'socket_error'
+  | 'internal_error'
+  | 'rejected'
+  | 'auth'
+  | 'kicked'
+  | 'slow_consumer'
+  | 'shutdown';
+
+export const CLOSE_CODES: readonly CloseCode[] = Object.freeze([
+  'ok',
+  'handshake_timeout',
+  'idle_timeout',
+  'protocol_error',
+  'socket_error',
+  'internal_error',
+  'rejected',
+  'auth',
+  'kicked',
+  'slow_consumer',
+  'shutdown',
+]);
+
 /** What the application supplies: it sees every session event of every connection. */
 export interface ConnectionHandler {
   onEvent(connection: RtmpConnection, event: SessionEvent): void;
@@ -19,6 +57,8 @@ export interface RtmpConnectionOptions {
   idleTimeoutMs: number;
   /** Stop reading from a peer while this many bytes of ours wait unread by it. */
   readPauseBytes: number;
+  /** Told of every state change (the server keeps its per-state counts with it). */
+  onStateChange?: ((connection: RtmpConnection, from: RtmpConnectionState, to: RtmpConnectionState) => void) | undefined;
 }
 
 /**
@@ -41,7 +81,14 @@ export class RtmpConnection {
   #idleTimer: NodeJS.Timeout | undefined;
   #lastActivity = Date.now();
   #closed = false;
+  #closing = false;
   #closeReason = 'peer closed';
+  #closeCode: CloseCode = 'ok';
+  #state: RtmpConnectionState = 'handshake';
+  /** Message stream ids with an accepted publish / play (usually none or one). */
+  readonly #publishing = new Set<number>();
+  readonly #playing = new Set<number>();
+  readonly #onStateChange: RtmpConnectionOptions['onStateChange'];
   bytesIn = 0;
   bytesOut = 0;
   /** Application state attached by edge/origin (their per-connection records). */
@@ -57,6 +104,7 @@ export class RtmpConnection {
     this.#handler = options.handler;
     this.#idleTimeoutMs = options.idleTimeoutMs;
     this.#readPauseBytes = options.readPauseBytes;
+    this.#onStateChange = options.onStateChange;
     const socket = this.socket;
     socket.on('drain', () => {
       if (this.#readPaused) {
@@ -68,16 +116,27 @@ export class RtmpConnection {
     socket.on('data', (data: Buffer) => this.#onData(data));
     socket.on('error', (error: NodeJS.ErrnoException) => {
       this.#closeReason = `socket error ${error.code ?? error.message}`;
+      // A reset after we chose to close is the peer reacting to it, not the cause.
+      if (!this.#closing) this.#closeCode = 'socket_error';
     });
     socket.on('close', () => this.#onClosed());
     this.#handshakeTimer = setTimeout(() => {
-      if (!this.session.connected) this.close(`no RTMP connect within ${options.handshakeTimeoutMs} ms`);
+      if (!this.session.connected) this.close(`no RTMP connect within ${options.handshakeTimeoutMs} ms`, 'handshake_timeout');
     }, options.handshakeTimeoutMs);
     if (this.#idleTimeoutMs > 0) this.#armIdle();
   }
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  get state(): RtmpConnectionState {
+    return this.#state;
+  }
+
+  /** Why the connection closed (or is closing); `ok` until something else happened. */
+  get closeCode(): CloseCode {
+    return this.#closeCode;
   }
 
   /** Bytes queued in the socket not yet handed to the kernel. */
@@ -105,15 +164,18 @@ export class RtmpConnection {
 
   acceptConnect(): void {
     this.send(this.session.acceptConnect());
+    this.#updateState();
   }
 
   rejectConnect(description: string): void {
     this.send(this.session.rejectConnect(description));
-    this.end(`connect rejected: ${description}`);
+    this.end(`connect rejected: ${description}`, 'rejected');
   }
 
   acceptPublish(streamId: number): void {
     this.send(this.session.acceptPublish(streamId));
+    this.#publishing.add(streamId);
+    this.#updateState();
   }
 
   rejectPublish(streamId: number, description: string, code?: string): void {
@@ -122,6 +184,8 @@ export class RtmpConnection {
 
   acceptPlay(streamId: number, reset: boolean): void {
     this.send(this.session.acceptPlay(streamId, reset));
+    this.#playing.add(streamId);
+    this.#updateState();
   }
 
   rejectPlay(streamId: number, description: string, code?: string): void {
@@ -132,19 +196,25 @@ export class RtmpConnection {
     this.send(this.session.status(streamId, info));
   }
 
-  /** Flush what is queued, then close (FIN). */
-  end(reason: string): void {
-    if (this.#closed) return;
+  /** Flush what is queued, then close (FIN). `code` is the bounded reason counted in metrics. */
+  end(reason: string, code: CloseCode = 'ok'): void {
+    if (this.#closed || this.#closing) return;
+    this.#closing = true;
     this.#closeReason = reason;
+    this.#closeCode = code;
     this.socket.end();
     // A peer that never reads would keep a half-closed socket forever.
     setTimeout(() => this.socket.destroy(), 5000).unref();
   }
 
-  /** Close now, dropping anything queued. */
-  close(reason: string): void {
+  /** Close now, dropping anything queued. A close after end() keeps end()'s reason. */
+  close(reason: string, code: CloseCode = 'ok'): void {
     if (this.#closed) return;
-    this.#closeReason = reason;
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#closeReason = reason;
+      this.#closeCode = code;
+    }
     this.socket.destroy();
   }
 
@@ -172,6 +242,7 @@ export class RtmpConnection {
     }
     for (const event of result.events) {
       if (this.#closed) return;
+      if (event.type === 'unpublish' || event.type === 'stop') this.#streamEnded(event.streamId);
       try {
         this.#handler.onEvent(this, event);
       } catch (error) {
@@ -188,18 +259,31 @@ export class RtmpConnection {
   #fail(error: unknown): void {
     if (error instanceof RtmpError) {
       this.logger.warn({ code: error.code, err: error.message }, 'closing connection: protocol error');
-      this.close(`protocol error ${error.code}`);
+      this.close(`protocol error ${error.code}`, 'protocol_error');
       return;
     }
     const e = error instanceof Error ? error : new Error(String(error));
     this.logger.error({ err: e.message, stack: e.stack }, 'closing connection: internal error');
-    this.close('internal error');
+    this.close('internal error', 'internal_error');
+  }
+
+  #streamEnded(streamId: number): void {
+    if (this.#publishing.delete(streamId) || this.#playing.delete(streamId)) this.#updateState();
+  }
+
+  #updateState(): void {
+    const to: RtmpConnectionState =
+      this.#publishing.size > 0 ? 'publishing' : this.#playing.size > 0 ? 'playing' : this.session.connected ? 'connected' : 'handshake';
+    const from = this.#state;
+    if (to === from || this.#closed) return;
+    this.#state = to;
+    this.#onStateChange?.(this, from, to);
   }
 
   #armIdle(): void {
     this.#idleTimer = setTimeout(() => {
       const idle = Date.now() - this.#lastActivity;
-      if (idle >= this.#idleTimeoutMs) this.close(`idle for ${idle} ms`);
+      if (idle >= this.#idleTimeoutMs) this.close(`idle for ${idle} ms`, 'idle_timeout');
       else this.#armIdle();
     }, Math.max(1000, this.#idleTimeoutMs / 4));
     this.#idleTimer.unref();
@@ -210,7 +294,7 @@ export class RtmpConnection {
     this.#closed = true;
     clearTimeout(this.#handshakeTimer);
     clearTimeout(this.#idleTimer);
-    this.logger.info({ reason: this.#closeReason, bytesIn: this.bytesIn, bytesOut: this.bytesOut }, 'connection closed');
+    this.logger.info({ reason: this.#closeReason, code: this.#closeCode, bytesIn: this.bytesIn, bytesOut: this.bytesOut }, 'connection closed');
     this.#handler.onClose(this);
   }
 

@@ -1,4 +1,4 @@
-export { RtmpConnection } from './connection.ts';
-export type { ConnectionHandler, RtmpConnectionOptions } from './connection.ts';
+export { RtmpConnection, CLOSE_CODES } from './connection.ts';
+export type { ConnectionHandler, RtmpConnectionOptions, RtmpConnectionState, CloseCode } from './connection.ts';
 export { RtmpServer } from './server.ts';
-export type { RtmpServerOptions } from './server.ts';
+export type { RtmpServerOptions, RtmpServerStats, RefuseReason } from './server.ts';

@@ -3,7 +3,29 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import { randomBytes } from 'node:crypto';
 import type { ServerSessionOptions } from '@firstmile/rtmp';
 import type { Logger } from '@firstmile/observability';
-import { RtmpConnection, type ConnectionHandler } from './connection.ts';
+import { CLOSE_CODES, RtmpConnection, type CloseCode, type ConnectionHandler, type RtmpConnectionState } from './connection.ts';
+
+/** Why a socket was refused before it became a connection. */
+export type RefuseReason = 'max_connections' | 'draining' | 'tls_error';
+
+/**
+ * The listener's counters, read when metrics are scraped (bindRtmpServerMetrics in
+ * @firstmile/observability takes this shape). Totals only grow over the server's life.
+ */
+export interface RtmpServerStats {
+  /** Bytes read from RTMP sockets (after TLS), closed connections included. */
+  bytesReceived: number;
+  /** Bytes handed to RTMP sockets (before TLS), closed connections included. */
+  bytesSent: number;
+  accepted: number;
+  refused: Record<RefuseReason, number>;
+  closed: Record<CloseCode, number>;
+  /** Connections open now, by state. */
+  connections: Record<RtmpConnectionState, number>;
+  open: number;
+  maxConnections: number;
+  draining: boolean;
+}
 
 export interface RtmpServerOptions {
   /** Plain RTMP listener; 0 picks a free port. */
@@ -22,8 +44,8 @@ export interface RtmpServerOptions {
   session: Partial<ServerSessionOptions>;
   logger: Logger;
   handler: ConnectionHandler;
-  /** Counts refused connections by reason. */
-  onRefused?: (reason: 'max_connections' | 'draining') => void;
+  /** Told of each refused connection (the counts are also in stats()). */
+  onRefused?: (reason: RefuseReason) => void;
 }
 
 export class RtmpServer {
@@ -33,6 +55,14 @@ export class RtmpServer {
   #tls: TlsServer | undefined;
   #draining = false;
   #seq = 0;
+  // Counters kept in place and read by stats() at scrape time: the per-read and per-write byte
+  // counts stay on the connections, so the socket paths do no extra work for metrics.
+  #accepted = 0;
+  readonly #refused: Record<RefuseReason, number> = { max_connections: 0, draining: 0, tls_error: 0 };
+  readonly #closedByCode = Object.fromEntries(CLOSE_CODES.map((c) => [c, 0])) as Record<CloseCode, number>;
+  readonly #byState: Record<RtmpConnectionState, number> = { handshake: 0, connected: 0, publishing: 0, playing: 0 };
+  #closedBytesIn = 0;
+  #closedBytesOut = 0;
   readonly #idPrefix = randomBytes(3).toString('hex');
 
   constructor(options: RtmpServerOptions) {
@@ -41,6 +71,27 @@ export class RtmpServer {
 
   get connections(): ReadonlySet<RtmpConnection> {
     return this.#connections;
+  }
+
+  /** A snapshot of the counters; O(open connections) for the byte totals. */
+  stats(): RtmpServerStats {
+    let bytesIn = this.#closedBytesIn;
+    let bytesOut = this.#closedBytesOut;
+    for (const c of this.#connections) {
+      bytesIn += c.bytesIn;
+      bytesOut += c.bytesOut;
+    }
+    return {
+      bytesReceived: bytesIn,
+      bytesSent: bytesOut,
+      accepted: this.#accepted,
+      refused: { ...this.#refused },
+      closed: { ...this.#closedByCode },
+      connections: { ...this.#byState },
+      open: this.#connections.size,
+      maxConnections: this.#options.maxConnections,
+      draining: this.#draining,
+    };
   }
 
   /** Bound ports (useful with port 0). */
@@ -59,6 +110,7 @@ export class RtmpServer {
     if (tls) {
       this.#tls = createTlsServer({ cert: tls.cert, key: tls.key }, (socket) => this.#accept(socket, true));
       this.#tls.on('tlsClientError', (error) => {
+        this.#refuse('tls_error');
         this.#options.logger.debug({ err: error.message }, 'TLS handshake failed');
       });
       await listenOn(this.#tls, tls.port, host);
@@ -93,21 +145,21 @@ export class RtmpServer {
   /** Stop accepting, end every connection (FIN after what is queued), destroy what is left after graceMs. */
   async close(graceMs: number): Promise<void> {
     this.stopAccepting();
-    for (const c of this.#connections) c.end('server shutting down');
+    for (const c of this.#connections) c.end('server shutting down', 'shutdown');
     await this.waitForConnections(graceMs);
-    for (const c of this.#connections) c.close('shutdown deadline');
+    for (const c of this.#connections) c.close('shutdown deadline', 'shutdown');
     await this.#listenersClosed;
   }
 
   #accept(socket: Socket, secure: boolean): void {
     const log = this.#options.logger;
     if (this.#draining) {
-      this.#options.onRefused?.('draining');
+      this.#refuse('draining');
       socket.destroy();
       return;
     }
     if (this.#connections.size >= this.#options.maxConnections) {
-      this.#options.onRefused?.('max_connections');
+      this.#refuse('max_connections');
       log.warn({ remote: socket.remoteAddress, limit: this.#options.maxConnections }, 'refusing connection: connection limit reached');
       socket.destroy();
       return;
@@ -123,15 +175,30 @@ export class RtmpServer {
       handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
       idleTimeoutMs: this.#options.idleTimeoutMs,
       readPauseBytes: this.#options.readPauseBytes ?? 1024 * 1024,
+      onStateChange: (_c, from, to) => {
+        this.#byState[from]--;
+        this.#byState[to]++;
+      },
       handler: {
         onEvent: (c, e) => handler.onEvent(c, e),
         onClose: (c) => {
           this.#connections.delete(c);
+          this.#byState[c.state]--;
+          this.#closedByCode[c.closeCode]++;
+          this.#closedBytesIn += c.bytesIn;
+          this.#closedBytesOut += c.bytesOut;
           handler.onClose(c);
         },
       },
     });
+    this.#accepted++;
+    this.#byState.handshake++;
     this.#connections.add(connection);
+  }
+
+  #refuse(reason: RefuseReason): void {
+    this.#refused[reason]++;
+    this.#options.onRefused?.(reason);
   }
 }
 

@@ -1,1 +1,39 @@
-export {};
+export { controlApi, BODY_LIMIT_BYTES } from './api/plugin.ts';
+export type { ControlApiDeps } from './api/context.ts';
+export { API_ERROR_CODES, ControlApiError } from './api/errors.ts';
+export type { ApiErrorCode, ApiErrorBody, ApiErrorDetail } from './api/errors.ts';
+export { ClusterView, isEdgeHeartbeat, isOriginHeartbeat } from './api/cluster-view.ts';
+export type { ClusterViewOptions, EdgeStream, HeartbeatEvent, Viewers } from './api/cluster-view.ts';
+export { Sweeper } from './api/sweeper.ts';
+export type { SweeperOptions, SweepResult } from './api/sweeper.ts';
+export { ingestUrls, playbackUrls, serverUrl, STREAM_KEY_PLACEHOLDER } from './api/urls.ts';
+export type { PublicUrls, IngestUrls, PlaybackUrls } from './api/urls.ts';
+export { encoderSettings, LADDER } from './api/encoders.ts';
+export type { EncoderSettings, LadderRung } from './api/encoders.ts';
+export { openApiDocument } from './api/openapi.ts';
+export type { StreamResource } from './api/streams.ts';
+export type { LiveStream } from './api/live.ts';
+export type { KickedSession } from './api/kick.ts';
+export { WebhookDispatcher } from './webhooks/dispatcher.ts';
+export type { WebhookDispatcherOptions, WebhookEventType, Delivery, DeliveryAttempt, DeliveryStatus, BackoffOptions, RetryResult } from './webhooks/dispatcher.ts';
+export { SIGNATURE_HEADER, webhookSignature, verifyWebhookSignature } from './webhooks/signature.ts';
+export { RoutingError, LoadView, isRoutableHeartbeat, HeartbeatEdgeSource, parseRegions, rankIngests, IngestRankerImpl, resolveCaller } from './routing/index.ts';
+export type {
+  RoutingErrorCode,
+  EdgeInfo,
+  EdgeSource,
+  EdgeLoad,
+  LoadViewOptions,
+  RegionConfig,
+  RankInput,
+  RoutableEdge,
+  RoutingMode,
+  IngestRankerOptions,
+  CallerPlace,
+  Caller,
+  IngestEndpoint,
+  IngestRouter,
+} from './routing/index.ts';
+export * from './geo/index.ts';
+export * from './k8s/index.ts';
+export * from './leader/index.ts';

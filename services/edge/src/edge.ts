@@ -1,6 +1,13 @@
 import { randomInt } from 'node:crypto';
+import type { PublishAuthorizer, PublishDecision, PublishRequest } from '@firstmile/auth';
 import {
   BusError,
+  EDGE_HEARTBEAT_SUBJECT,
+  STREAM_EVENT_SUBJECT,
+  encodeJson,
+  type EdgeHeartbeat,
+  type StreamEvent,
+  type StreamHealthState,
   FrameFlag,
   FrameKind,
   controlSubject,
@@ -19,6 +26,7 @@ import {
 } from '@firstmile/bus';
 import {
   audioCodecName,
+  audioSampleRate,
   isAudioSequenceHeader,
   isVideoKeyframe,
   isVideoSequenceHeader,
@@ -26,7 +34,17 @@ import {
   parseVideoTagHeader,
   videoCodecName,
 } from '@firstmile/flv';
-import type { Logger } from '@firstmile/observability';
+import {
+  SpanAttr,
+  SpanName,
+  StreamHealthTracker,
+  getTracer,
+  injectHeaders,
+  withSpan,
+  type Logger,
+  type StreamMetrics,
+  type StreamMetricsHandle,
+} from '@firstmile/observability';
 import { MessageType, type RtmpMessage, type SessionEvent } from '@firstmile/rtmp';
 import type { RtmpConnection } from '@firstmile/rtmp-node';
 
@@ -49,14 +67,50 @@ export interface EdgeOptions {
   gopCacheBytes: number;
   /** Duration of the current GOP kept for late joiners. */
   gopCacheMs: number;
+  /** Publish auth (per app). Unset: mode `none`, the published name without its query is the play name. */
+  authorizer?: PublishAuthorizer | undefined;
+  /** Cluster-wide brute-force lockout: consulted before any auth work, told of every refusal. */
+  lockout?: Lockout | undefined;
+  /** Told of every auth decision (metrics). */
+  onAuthDecision?: ((decision: PublishDecision) => void) | undefined;
+  /** Edge heartbeats on the bus (routing and /v1/live); unset: none are sent. */
+  heartbeat?: EdgeHeartbeatOptions | undefined;
+  /** Per-stream figures and health (bounded-cardinality series); unset: health is still computed. */
+  streamMetrics?: StreamMetrics | undefined;
 }
 
-/** Why a publisher session ended; origins keep players attached through a 'dropped' end for a while. */
-export type EndReason = 'unpublished' | 'dropped';
+export interface Lockout {
+  isLockedOut(ip: string): boolean;
+  recordFailure(ip: string, app: string, mode: string): void;
+}
+
+export interface EdgeHeartbeatOptions {
+  intervalMs: number;
+  region?: string | undefined;
+  zone?: string | undefined;
+  rtmpUrl?: string | undefined;
+  rtmpsUrl?: string | undefined;
+  /** The RTMP server's figures: connections now, the cap, whether it is draining. */
+  stats(): { connections: number; maxConnections: number; draining: boolean };
+}
+
+/** The ops control answers on a live stream's control subject. */
+type ControlRequest = { op: 'ping' } | { op: 'kick'; reason?: 'kicked' | 'revoked' };
+
+/** Auth refusals go out as this status: encoders show it, and it never echoes the key. */
+const PUBLISH_UNAUTHORIZED = 'NetStream.Publish.Unauthorized';
+
+/**
+ * Why a publisher session ended; origins keep players attached through a 'dropped' end for a
+ * while. A kick (revoked key, operator) ends the stream for players at once.
+ */
+export type EndReason = 'unpublished' | 'dropped' | 'kicked' | 'revoked';
 
 interface Published {
   readonly app: string;
   readonly streamId: string;
+  /** The public name: play name, or the stream id when the name could be a secret (mode none). */
+  readonly stream: string;
   readonly subject: string;
   readonly epoch: number;
   readonly connection: RtmpConnection;
@@ -76,11 +130,17 @@ interface Published {
   heartbeat: NodeJS.Timeout;
   framesIn: number;
   bytesIn: number;
+  /** bytesIn at the previous edge heartbeat, for the ingest bitrate. */
+  bytesAtBeat: number;
   lastMediaAt: number;
   /** A renewal retries through leader elections for longer than the heartbeat: one at a time. */
   renewing: boolean;
   /** This stream's frame memory (see SlabAllocator). */
   readonly allocFrame: (size: number) => Buffer;
+  /** Ingest figures and health state, sampled once a second. */
+  readonly health: StreamHealthTracker;
+  readonly metrics: StreamMetricsHandle | undefined;
+  healthState: StreamHealthState;
 }
 
 interface ControlReply {
@@ -107,9 +167,19 @@ export class Edge {
   readonly #live = new Map<string, Published>();
   /** Keys with a claim in flight: a second publish on this edge is refused without a round trip. */
   readonly #claiming = new Set<string>();
+  readonly #beat: NodeJS.Timeout | undefined;
+  /** Health sampling, once a second while streams are live (and to sweep offline series). */
+  #healthTimer: NodeJS.Timeout | undefined;
+  #lastBeat = { at: Date.now(), cpu: process.cpuUsage(), bytes: 0 };
+  /** Bytes ingested by streams that have ended since the last heartbeat. */
+  #endedBytes = 0;
 
   constructor(options: EdgeOptions) {
     this.#options = options;
+    if (options.heartbeat) {
+      this.#beat = setInterval(() => this.#sendHeartbeat(false), options.heartbeat.intervalMs);
+      this.#beat.unref();
+    }
   }
 
   get liveStreams(): number {
@@ -138,7 +208,104 @@ export class Edge {
 
   /** Ends every publisher session (shutdown): origins see a dropped end and keep players waiting. */
   closeAll(): void {
-    for (const p of [...this.#live.values()]) p.connection.end('edge shutting down');
+    for (const p of [...this.#live.values()]) p.connection.end('edge shutting down', 'shutdown');
+    if (this.#beat) clearInterval(this.#beat);
+    if (this.#healthTimer) clearInterval(this.#healthTimer);
+    this.#healthTimer = undefined;
+  }
+
+  #sampleHealth(): void {
+    const now = Date.now();
+    for (const p of this.#live.values()) this.#takeSample(p, now);
+    this.#options.streamMetrics?.sweep(now);
+    if (this.#live.size === 0 && (this.#options.streamMetrics?.labelled ?? 0) + (this.#options.streamMetrics?.unlabelled ?? 0) === 0) {
+      clearInterval(this.#healthTimer);
+      this.#healthTimer = undefined;
+    }
+  }
+
+  #takeSample(p: Published, now: number): void {
+    const sample = p.health.sample(now);
+    p.metrics?.update(sample);
+    if (sample.state !== p.healthState) {
+      const previous = p.healthState;
+      p.healthState = sample.state;
+      p.connection.logger.child({ app: p.app, stream: p.streamId }).info({ health: sample.state, previous, fps: sample.fps, videoBps: sample.videoBps, keyframeIntervalS: sample.keyframeIntervalS }, 'stream health changed');
+      this.#event(p, 'stream.health_changed', { health: sample.state, previousHealth: previous });
+    }
+  }
+
+  /** Announces at once that this edge is draining (routing stops sending encoders here). */
+  announceDraining(): void {
+    this.#sendHeartbeat(true);
+  }
+
+  #sendHeartbeat(forceDraining: boolean): void {
+    const h = this.#options.heartbeat;
+    if (!h) return;
+    const now = Date.now();
+    const seconds = Math.max(0.001, (now - this.#lastBeat.at) / 1000);
+    const cpu = process.cpuUsage(this.#lastBeat.cpu);
+    let bytes = this.#endedBytes;
+    const streams: EdgeHeartbeat['streams'] = [];
+    for (const p of this.#live.values()) {
+      const delta = p.bytesIn - p.bytesAtBeat;
+      p.bytesAtBeat = p.bytesIn;
+      bytes += delta;
+      streams.push({
+        app: p.app,
+        stream: p.stream,
+        streamId: p.streamId,
+        since: p.record.since,
+        ingestBps: Math.round((delta * 8) / seconds),
+        video: p.record.video,
+        audio: p.record.audio,
+        health: p.healthState,
+      });
+    }
+    this.#endedBytes = 0;
+    this.#lastBeat = { at: now, cpu: process.cpuUsage(), bytes: 0 };
+    const stats = h.stats();
+    const beat: EdgeHeartbeat = {
+      edge: this.#options.edgeId,
+      region: h.region,
+      zone: h.zone,
+      rtmpUrl: h.rtmpUrl,
+      rtmpsUrl: h.rtmpsUrl,
+      connections: stats.connections,
+      maxConnections: stats.maxConnections,
+      publishers: this.#live.size,
+      ingestBps: Math.round((bytes * 8) / seconds),
+      cpu: (cpu.user + cpu.system) / 1e6 / seconds,
+      draining: forceDraining || stats.draining,
+      streams,
+      at: new Date(now).toISOString(),
+    };
+    try {
+      this.#options.bus.publish(EDGE_HEARTBEAT_SUBJECT, encodeJson(beat));
+    } catch (error) {
+      this.#options.logger.warn({ err: (error as Error).message }, 'edge heartbeat not sent');
+    }
+  }
+
+  #event(p: Published, type: StreamEvent['type'], extra: Partial<StreamEvent> = {}): void {
+    const event: StreamEvent = {
+      type,
+      app: p.app,
+      stream: p.stream,
+      streamId: p.streamId,
+      edge: this.#options.edgeId,
+      epoch: p.epoch,
+      at: new Date().toISOString(),
+      video: p.record.video,
+      audio: p.record.audio,
+      ...extra,
+    };
+    try {
+      this.#options.bus.publish(STREAM_EVENT_SUBJECT, encodeJson(event));
+    } catch (error) {
+      this.#options.logger.warn({ err: (error as Error).message, type }, 'stream event not sent');
+    }
   }
 
   #key(app: string, streamId: string): string {
@@ -147,7 +314,59 @@ export class Edge {
 
   #onPublish(connection: RtmpConnection, messageStreamId: number, name: string): void {
     const app = (connection.context.get('app') as string | undefined) ?? '';
-    const streamId = streamIdForName(app, name);
+    const ip = connection.remoteAddress;
+    const stillWanted = () => !connection.closed && connection.session.isPublishPending(messageStreamId);
+    const lockout = this.#options.lockout;
+    if (lockout?.isLockedOut(ip)) {
+      connection.logger.warn({ app, code: 'AUTH_LOCKED_OUT' }, 'refusing publish: client IP locked out after repeated failures');
+      this.#options.onAuthDecision?.({ ok: false, code: 'AUTH_LOCKED_OUT', reason: 'locked out', mode: this.#options.authorizer?.mode ?? 'none' });
+      connection.rejectPublish(messageStreamId, 'Too many failed attempts; try again later.', PUBLISH_UNAUTHORIZED);
+      connection.end('locked out', 'auth');
+      return;
+    }
+    const request: PublishRequest = { app, name, tcUrl: connection.context.get('tcUrl') as string | undefined, clientIp: ip };
+    const authorizer = this.#options.authorizer;
+    const tracer = getTracer();
+    const attributes = { [SpanAttr.app]: app, [SpanAttr.clientIp]: ip, [SpanAttr.connectionId]: connection.id };
+    // rtmp.publish covers the decision; rtmp.auth is its child, and its context goes to control in
+    // the request headers so control's span joins the same trace.
+    withSpan(tracer, SpanName.publish, { attributes }, undefined, async (span) => {
+      const decision = await withSpan(tracer, SpanName.auth, { attributes }, undefined, async (authSpan) => {
+        const d = authorizer ? await authorizer.authorize(request, { headers: injectHeaders() }) : noneDecision(name);
+        authSpan.setAttributes({ [SpanAttr.authMode]: d.mode, [SpanAttr.result]: d.ok ? 'allow' : 'deny', ...(d.ok ? {} : { [SpanAttr.code]: d.code }) });
+        return d;
+      });
+      if (decision.ok) span.setAttribute(SpanAttr.stream, decision.mode === 'none' ? streamIdForName(app, decision.playName) : decision.playName);
+      span.setAttribute(SpanAttr.result, decision.ok ? 'allow' : 'deny');
+      return decision;
+    })
+      .then((decision) => {
+        this.#options.onAuthDecision?.(decision);
+        if (!decision.ok) {
+          // The reason names the rule that failed, never the key or token that was tried.
+          connection.logger.warn({ app, mode: decision.mode, code: decision.code, reason: decision.reason }, 'refusing publish: not authorized');
+          if (decision.code !== 'AUTH_UNAVAILABLE') lockout?.recordFailure(ip, app, decision.mode);
+          if (stillWanted()) {
+            connection.rejectPublish(messageStreamId, decision.code === 'AUTH_UNAVAILABLE' ? 'Auth unavailable; try again.' : 'Not authorized.', PUBLISH_UNAUTHORIZED);
+          }
+          // Each attempt costs a new connection and handshake: guessing keys on one socket is not free.
+          connection.end('publish not authorized', 'auth');
+          return;
+        }
+        if (!stillWanted()) return;
+        const streamId = streamIdForName(app, decision.playName);
+        // In mode none the name may be somebody's real key: outside this process it is only the id.
+        const stream = decision.mode === 'none' ? streamId : decision.playName;
+        this.#claim(connection, messageStreamId, app, streamId, stream);
+      })
+      .catch((error: unknown) => {
+        // Never an unhandled rejection: that would take the process and every stream down.
+        connection.logger.error({ err: (error as Error).message, stack: (error as Error).stack }, 'closing connection: internal error in publish');
+        connection.close('internal error');
+      });
+  }
+
+  #claim(connection: RtmpConnection, messageStreamId: number, app: string, streamId: string, stream: string): void {
     const key = this.#key(app, streamId);
     const log = connection.logger.child({ app, stream: streamId });
     const current = this.#live.get(key);
@@ -166,6 +385,7 @@ export class Edge {
     const record: LiveStreamRecord = {
       app,
       streamId,
+      stream,
       edge: this.#options.edgeId,
       epoch: randomInt(1, 0xffffffff),
       since: now,
@@ -199,7 +419,6 @@ export class Edge {
         },
       )
       .catch((error: unknown) => {
-        // Never an unhandled rejection: that would take the process and every stream down.
         log.error({ err: (error as Error).message, stack: (error as Error).stack }, 'closing connection: internal error in publish');
         connection.close('internal error');
       });
@@ -228,6 +447,7 @@ export class Edge {
     const published: Published = {
       app,
       streamId,
+      stream: record.stream ?? streamId,
       subject: mediaSubject(app, streamId),
       epoch,
       connection,
@@ -241,27 +461,58 @@ export class Edge {
       initResponder: bus.subscribe(initSubject(app, streamId), (m) => {
         if (m.reply) this.#answerInit(published, m.reply, m.data);
       }),
-      controlResponder: bus.subscribe(controlSubject(app, streamId), (m) => {
-        if (!m.reply) return;
-        const reply: ControlReply = { edge: this.#options.edgeId, epoch, idleMs: Date.now() - published.lastMediaAt };
-        bus.publish(m.reply, Buffer.from(JSON.stringify(reply)));
-      }),
+      controlResponder: bus.subscribe(controlSubject(app, streamId), (m) => this.#onControl(published, m.data, m.reply)),
       record,
       revision,
       heartbeat: setInterval(() => void this.#renew(published, log), this.#options.heartbeatMs),
       framesIn: 0,
       bytesIn: 0,
+      bytesAtBeat: 0,
       lastMediaAt: Date.now(),
       renewing: false,
       allocFrame: slabAllocFn(),
+      health: new StreamHealthTracker(Date.now()),
+      metrics: this.#options.streamMetrics?.register(app, record.stream ?? streamId),
+      healthState: 'healthy',
     };
+    if (!this.#healthTimer) {
+      this.#healthTimer = setInterval(() => this.#sampleHealth(), 1000);
+      this.#healthTimer.unref();
+    }
     published.heartbeat.unref();
     this.#live.set(this.#key(app, streamId), published);
     this.#published(connection).set(messageStreamId, published);
     connection.acceptPublish(messageStreamId);
     const info: StreamStartInfo = { app, streamId, startedAt: record.since, edge: this.#options.edgeId };
     this.#publish(published, FrameKind.Start, 0, 0, 0, Buffer.from(JSON.stringify(info)));
+    this.#event(published, 'stream.started');
     log.info({ epoch }, 'publish started');
+  }
+
+  /**
+   * Requests to whichever edge publishes the stream now: `ping` (liveness, for takeovers) and
+   * `kick` (control revoked the key or an operator ended the stream).
+   */
+  #onControl(p: Published, data: Uint8Array, reply: string | undefined): void {
+    let request: ControlRequest = { op: 'ping' };
+    try {
+      const parsed = JSON.parse(Buffer.from(data).toString()) as { op?: unknown; reason?: unknown };
+      if (parsed.op === 'kick') request = { op: 'kick', reason: parsed.reason === 'revoked' ? 'revoked' : 'kicked' };
+    } catch {
+      // Anything unreadable is a ping: it has no effect beyond the answer.
+    }
+    const bus = this.#options.bus;
+    if (request.op === 'kick') {
+      const reason = request.reason ?? 'kicked';
+      p.connection.logger.child({ app: p.app, stream: p.streamId }).warn({ reason }, 'publisher kicked by control');
+      if (reply) bus.publish(reply, encodeJson({ ok: true, edge: this.#options.edgeId, epoch: p.epoch }));
+      this.#end(p.connection, p.messageStreamId, reason);
+      p.connection.end(reason === 'revoked' ? 'stream key revoked' : 'stream ended by an operator', 'kicked');
+      return;
+    }
+    if (!reply) return;
+    const answer: ControlReply = { edge: this.#options.edgeId, epoch: p.epoch, idleMs: Date.now() - p.lastMediaAt };
+    bus.publish(reply, encodeJson(answer));
   }
 
   async #renew(p: Published, log: Logger): Promise<void> {
@@ -309,6 +560,7 @@ export class Edge {
     const p = this.#find(connection, messageStreamId);
     if (!p) return;
     const payload = message.payload;
+    const now = Date.now();
     let flags = 0;
     let role: 'meta' | 'video' | 'audio' | undefined;
     if (message.type === MessageType.Video) {
@@ -317,14 +569,20 @@ export class Edge {
         flags = FrameFlag.Config;
         role = 'video';
         p.record.video = videoCodecName(parseVideoTagHeader(payload));
+        p.health.setCodecs(p.record.video, p.record.audio);
       } else if (isVideoKeyframe(payload)) {
         flags = FrameFlag.Keyframe;
       }
+      if (!role) p.health.onVideo(message.timestamp, payload.length, flags === FrameFlag.Keyframe, now);
     } else if (message.type === MessageType.Audio) {
       if (isAudioSequenceHeader(payload)) {
         flags = FrameFlag.Config;
         role = 'audio';
         p.record.audio = audioCodecName(parseAudioTagHeader(payload));
+        p.health.setCodecs(p.record.video, p.record.audio);
+        p.health.onAudio(message.timestamp, 0, audioSampleRate(payload), now);
+      } else {
+        p.health.onAudio(message.timestamp, payload.length, undefined, now);
       }
     } else if (payload.subarray(0, META_NAME.length).equals(META_NAME)) {
       flags = FrameFlag.Config;
@@ -332,7 +590,7 @@ export class Edge {
     }
     p.framesIn++;
     p.bytesIn += payload.length;
-    p.lastMediaAt = Date.now();
+    p.lastMediaAt = now;
     const parts = this.#publish(p, FrameKind.Media, message.type, flags, message.timestamp, payload);
     if (role) {
       p.config.set(role, parts);
@@ -406,9 +664,20 @@ export class Edge {
     clearInterval(p.heartbeat);
     p.initResponder.unsubscribe();
     p.controlResponder.unsubscribe();
-    this.#publish(p, FrameKind.End, 0, 0, 0, Buffer.from(JSON.stringify({ reason })));
+    // Origins keep players through a 'dropped' end; a kick ends the stream for them too.
+    const wireReason = reason === 'dropped' ? 'dropped' : 'unpublished';
+    this.#publish(p, FrameKind.End, 0, 0, 0, Buffer.from(JSON.stringify({ reason: wireReason })));
+    this.#endedBytes += p.bytesIn - p.bytesAtBeat;
+    p.health.markOffline();
+    this.#takeSample(p, Date.now());
+    this.#event(p, 'stream.ended', { reason });
     const log = connection.logger.child({ app: p.app, stream: p.streamId });
     log.info({ reason, frames: p.framesIn, bytes: p.bytesIn }, 'publish ended');
     void this.#release(p.record, p.revision, log);
   }
+}
+
+function noneDecision(name: string): PublishDecision {
+  const q = name.indexOf('?');
+  return { ok: true, playName: q === -1 ? name : name.slice(0, q), mode: 'none' };
 }

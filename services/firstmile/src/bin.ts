@@ -7,9 +7,10 @@ import { run, type Mode } from './run.ts';
 const USAGE = `Usage: firstmile <command> [--flag value ...]
 
 Commands:
-  up       edge + origin in one process over the in-memory bus (the single-box default)
+  up       edge + origin + control in one process (the in-memory bus unless FIRSTMILE_NATS_URL is set)
   edge     only the edge: accepts publishing encoders
   origin   only the origin: serves players
+  control  only control: the HTTP API (stream keys, live streams, ingest routing, webhooks)
   config   print the configuration table (Markdown)
 
 Every flag has a FIRSTMILE_* environment variable; flags win. See docs/configuration.md.
@@ -25,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${configTable()}\n`);
     return 0;
   }
-  if (command !== 'up' && command !== 'edge' && command !== 'origin') {
+  if (command !== 'up' && command !== 'edge' && command !== 'origin' && command !== 'control') {
     process.stderr.write(`firstmile: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
   }

@@ -3,15 +3,19 @@ import {
   FrameAssembler,
   FrameFlag,
   FrameKind,
+  ORIGIN_HEARTBEAT_SUBJECT,
   decodeFrame,
+  encodeJson,
   initSubject,
   mediaSubject,
   streamIdForName,
   type Bus,
   type Frame,
+  type OriginHeartbeat,
   type Subscription,
 } from '@firstmile/bus';
-import type { Logger } from '@firstmile/observability';
+import type { PlayAuthorizer } from '@firstmile/auth';
+import { SpanAttr, SpanName, getTracer, injectHeaders, withSpan, type Logger, type StreamMetrics, type StreamMetricsHandle } from '@firstmile/observability';
 import { MessageType, type SessionEvent } from '@firstmile/rtmp';
 import type { RtmpConnection } from '@firstmile/rtmp-node';
 import { OutMessage } from './out-message.ts';
@@ -46,6 +50,22 @@ export interface OriginOptions {
    * fan-out CPU is spent on (a syscall and a TCP segment each), and audio is most of the messages.
    */
   flushIntervalMs: number;
+  /**
+   * Play auth (public streams, or signed playback tokens). Unset: every play is allowed and the
+   * play name is the requested name without its query.
+   */
+  playAuthorizer?: PlayAuthorizer | undefined;
+  /** Viewers and dropped frames per stream (bounded-cardinality series). */
+  streamMetrics?: StreamMetrics | undefined;
+  /**
+   * The stream label of a play name in metrics: the name itself, unless the name could be a
+   * secret (auth mode none), then the stream id. Default: the stream id.
+   */
+  streamLabel?: ((app: string, playName: string, streamId: string) => string) | undefined;
+  /** Told of each player disconnected for staying too slow (a metric). */
+  onSlowPlayerDisconnect?: (() => void) | undefined;
+  /** Origin heartbeats on the bus (viewers per stream for /v1/live); unset: none are sent. */
+  heartbeat?: { intervalMs: number; originId: string; region?: string | undefined } | undefined;
 }
 
 interface Player {
@@ -87,6 +107,7 @@ class OriginStream {
   readonly players = new Set<Player>();
   readonly assembler: FrameAssembler;
   readonly log: Logger;
+  metrics: StreamMetricsHandle | undefined;
   sub: Subscription | undefined;
   phase: Phase = 'idle';
   epoch = -1;
@@ -156,13 +177,42 @@ export class Origin {
   readonly #o: OriginOptions;
   readonly #streams = new Map<string, OriginStream>();
   #closing = false;
+  readonly #beat: NodeJS.Timeout | undefined;
 
   constructor(options: OriginOptions) {
     this.#o = options;
+    if (options.heartbeat) {
+      this.#beat = setInterval(() => this.#sendHeartbeat(), options.heartbeat.intervalMs);
+      this.#beat.unref();
+    }
+  }
+
+  #sendHeartbeat(): void {
+    const h = this.#o.heartbeat;
+    if (!h) return;
+    const streams: OriginHeartbeat['streams'] = [];
+    let players = 0;
+    for (const s of this.#streams.values()) {
+      players += s.players.size;
+      if (s.players.size > 0) streams.push({ app: s.app, streamId: s.streamId, viewers: s.players.size });
+    }
+    const beat: OriginHeartbeat = { origin: h.originId, region: h.region, players, draining: this.#closing, streams, at: new Date().toISOString() };
+    try {
+      this.#o.bus.publish(ORIGIN_HEARTBEAT_SUBJECT, encodeJson(beat));
+    } catch (error) {
+      this.#o.logger.warn({ err: (error as Error).message }, 'origin heartbeat not sent');
+    }
   }
 
   get streams(): number {
     return this.#streams.size;
+  }
+
+  /** Bytes written to players' sockets and not yet sent, over all players (a saturation signal). */
+  get queuedBytes(): number {
+    let n = 0;
+    for (const s of this.#streams.values()) for (const p of s.players) n += p.connection.writableLength;
+    return n;
   }
 
   get players(): number {
@@ -206,6 +256,7 @@ export class Origin {
    */
   close(): void {
     this.#closing = true;
+    if (this.#beat) clearInterval(this.#beat);
     for (const s of this.#streams.values()) {
       clearTimeout(s.graceTimer);
       clearTimeout(s.lingerTimer);
@@ -225,11 +276,44 @@ export class Origin {
       return;
     }
     const app = (connection.context.get('app') as string | undefined) ?? '';
+    const auth = this.#o.playAuthorizer;
+    if (!auth) {
+      const q = name.indexOf('?');
+      this.#startPlay(connection, messageStreamId, app, q === -1 ? name : name.slice(0, q), reset);
+      return;
+    }
+    const attributes = { [SpanAttr.app]: app, [SpanAttr.clientIp]: connection.remoteAddress, [SpanAttr.connectionId]: connection.id };
+    withSpan(getTracer(), SpanName.play, { attributes }, undefined, async (span) => {
+      const d = await auth.authorize({ app, name, clientIp: connection.remoteAddress, tcUrl: connection.context.get('tcUrl') as string | undefined }, { headers: injectHeaders() });
+      span.setAttributes({ [SpanAttr.result]: d.ok ? 'accepted' : 'refused', ...(d.ok ? {} : { [SpanAttr.code]: d.code }) });
+      return d;
+    })
+      .then((decision) => {
+        if (connection.closed || !connection.session.isPlayPending(messageStreamId)) return;
+        if (!decision.ok) {
+          connection.logger.warn({ app, code: decision.code, reason: decision.reason }, 'refusing play: not authorized');
+          connection.rejectPlay(messageStreamId, decision.code === 'PLAY_UNAVAILABLE' ? 'Auth unavailable; try again.' : 'Not authorized.', 'NetStream.Play.Failed');
+          return;
+        }
+        this.#startPlay(connection, messageStreamId, app, decision.playName, reset);
+      })
+      .catch((error: unknown) => {
+        connection.logger.error({ err: (error as Error).message }, 'closing connection: internal error in play');
+        connection.close('internal error');
+      });
+  }
+
+  #startPlay(connection: RtmpConnection, messageStreamId: number, app: string, name: string, reset: boolean): void {
+    if (this.#closing) {
+      connection.rejectPlay(messageStreamId, 'Server is shutting down.');
+      return;
+    }
     const streamId = streamIdForName(app, name);
     const key = `${app}/${streamId}`;
     let stream = this.#streams.get(key);
     if (!stream) {
       stream = new OriginStream(app, streamId, this.#o.maxFrameBytes, this.#o.logger.child({ app, stream: streamId }));
+      stream.metrics = this.#o.streamMetrics?.register(app, this.#o.streamLabel ? this.#o.streamLabel(app, name, streamId) : streamId);
       this.#streams.set(key, stream);
     }
     clearTimeout(stream.lingerTimer);
@@ -257,6 +341,7 @@ export class Origin {
     }
     players.set(messageStreamId, player);
     stream.players.add(player);
+    stream.metrics?.setViewers(stream.players.size);
     player.log.info({ phase: stream.phase }, 'play requested');
     if (stream.phase === 'live' || stream.phase === 'grace') {
       this.#activate(stream, player);
@@ -289,6 +374,7 @@ export class Origin {
     clearTimeout(player.waitTimer);
     const stream = player.stream;
     if (!stream.players.delete(player)) return;
+    stream.metrics?.setViewers(stream.players.size);
     player.log.info({ dropped: player.dropped }, 'player left');
     if (stream.players.size === 0 && !this.#closing) {
       stream.lingerTimer = setTimeout(() => this.#forget(stream), this.#o.lingerMs);
@@ -303,6 +389,7 @@ export class Origin {
     clearTimeout(stream.graceTimer);
     clearTimeout(stream.flushTimer);
     this.#streams.delete(stream.key);
+    stream.metrics?.remove();
     stream.log.debug({}, 'unsubscribed');
   }
 
@@ -626,6 +713,7 @@ export class Origin {
     if (out.length > 0) c.send(out);
     if (dropped > 0 && player.lagSince > 0) {
       player.dropped += dropped;
+      stream.metrics?.addDroppedFrames(dropped);
       if (now - player.lastDropLog >= 1000) {
         player.log.warn({ dropped: player.dropped - player.droppedLogged }, 'player is too slow: discarding frames');
         player.droppedLogged = player.dropped;
@@ -634,7 +722,8 @@ export class Origin {
     }
     if (player.lagSince > 0 && now - player.lagSince > this.#o.slowPlayerTimeoutMs) {
       player.log.warn({ behindMs: now - player.lagSince, dropped: player.dropped }, 'disconnecting player: too slow for too long');
-      c.close('player too slow');
+      this.#o.onSlowPlayerDisconnect?.();
+      c.close('player too slow', 'slow_consumer');
     }
   }
 }

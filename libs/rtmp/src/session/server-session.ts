@@ -235,6 +235,11 @@ export class ServerSession {
     return this.#streams.get(streamId)?.state === 'publish-pending';
   }
 
+  /** A play on this stream waits for acceptPlay/rejectPlay (auth is a round trip; it may be gone). */
+  isPlayPending(streamId: number): boolean {
+    return this.#streams.get(streamId)?.state === 'play-pending';
+  }
+
   isPlaying(streamId: number): boolean {
     return this.#streams.get(streamId)?.state === 'playing';
   }

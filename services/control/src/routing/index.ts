@@ -1,0 +1,13 @@
+export type { Caller, IngestEndpoint, IngestRouter } from './types.ts';
+export { RoutingError } from './errors.ts';
+export type { RoutingErrorCode } from './errors.ts';
+export type { EdgeInfo, EdgeSource } from './edge-source.ts';
+export { LoadView, isRoutableHeartbeat } from './load-view.ts';
+export type { EdgeLoad, LoadChange, LoadViewOptions } from './load-view.ts';
+export { HeartbeatEdgeSource } from './heartbeat-edge-source.ts';
+export { parseRegions } from './regions.ts';
+export type { RegionConfig } from './regions.ts';
+export { rankIngests, DEFAULT_CPU_FULL_THRESHOLD, DEFAULT_MAX_ENDPOINTS } from './rank.ts';
+export type { RankInput, RoutableEdge, RoutingMode } from './rank.ts';
+export { IngestRankerImpl, resolveCaller } from './router.ts';
+export type { CallerPlace, IngestRankerOptions } from './router.ts';
