@@ -22,6 +22,7 @@ fm_install_system() {
   command -v rtmpdump >/dev/null || need+=(rtmpdump)
   # The e2e cluster's TCP load balancer in front of the edges.
   command -v haproxy >/dev/null || need+=(haproxy)
+  { command -v promtool && command -v prometheus; } >/dev/null || need+=(prometheus)  # alert rule tests, e2e Prometheus
   command -v gst-launch-1.0 >/dev/null || need+=(gstreamer1.0-tools)
   # rtmp2sink/rtmp2src live in plugins-bad; flvmux/flvdemux in good; the rest in base.
   if ! command -v gst-inspect-1.0 >/dev/null || ! gst-inspect-1.0 rtmp2sink >/dev/null 2>&1 \
@@ -74,6 +75,8 @@ fm_main() {
   [ $system -eq 1 ] && fm_install_system
   fm_install_node
   fm_install_workspace
+  # The chart tests need a real helm binary (test/chart/).
+  if [ $system -eq 1 ]; then bash "$FM_ROOT/scripts/fetch-helm.sh"; fi
 }
 
 fm_main "$@"

@@ -1,7 +1,7 @@
 import { createPublicKey, createSecretKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, type JWK, type JWSAlgorithm, type JWTPayload, type RemoteJWKSetOptions } from 'jose';
 import type { Logger } from '@firstmile/observability';
-import { silentLogger } from './null-logger.ts';
+import { nullLogger as silentLogger } from '@firstmile/observability';
 import { AuthError } from './errors.ts';
 import { requestParams } from './stream-name.ts';
 import type { PublishAuthorizer, PublishDecision, PublishDenyCode, PublishRequest } from './types.ts';

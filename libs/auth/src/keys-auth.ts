@@ -22,7 +22,7 @@ import {
   type Subscription,
 } from '@firstmile/bus';
 import type { Logger } from '@firstmile/observability';
-import { silentLogger } from './null-logger.ts';
+import { nullLogger as silentLogger } from '@firstmile/observability';
 import { AuthError } from './errors.ts';
 import { hashStreamKey, keyLogId, safeEqual } from './keys.ts';
 import { requestParams } from './stream-name.ts';

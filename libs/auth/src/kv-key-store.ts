@@ -1,3 +1,4 @@
+import { isWrongLastSequence, retrying } from '@firstmile/bus';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { KeyStoreError } from './errors.ts';
@@ -239,31 +240,4 @@ function decode(entry: KvEntry): string {
   return Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength).toString('utf8');
 }
 
-function errorText(error: unknown): string {
-  const e = error as { name?: unknown; message?: unknown; cause?: unknown } | undefined;
-  return `${String(e?.name ?? '')} ${String(e?.message ?? '')} ${String(e?.cause ?? '')}`;
-}
 
-function isWrongLastSequence(error: unknown): boolean {
-  return /wrong last sequence|key exists/i.test(errorText(error));
-}
-
-/** Transient JetStream failures: no leader yet, timeouts, no responders while the stream moves. */
-function isTransient(error: unknown): boolean {
-  if (isWrongLastSequence(error)) return false;
-  return /timeout|no responders|503|leader|temporarily|unavailable|not ready|disconnect|reconnect/i.test(errorText(error));
-}
-
-async function retrying<T>(forMs: number, op: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + forMs;
-  let delay = 100;
-  for (;;) {
-    try {
-      return await op();
-    } catch (error) {
-      if (!isTransient(error) || Date.now() + delay > deadline) throw error;
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 1000);
-    }
-  }
-}

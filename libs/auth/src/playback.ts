@@ -1,6 +1,6 @@
 import type { Bus } from '@firstmile/bus';
 import type { Logger } from '@firstmile/observability';
-import { silentLogger } from './null-logger.ts';
+import { nullLogger as silentLogger } from '@firstmile/observability';
 import { AuthError } from './errors.ts';
 import { StreamPolicyClient, type StreamPolicy } from './keys-auth.ts';
 import { verifyPlaybackToken, type SigningSecret } from './signed.ts';

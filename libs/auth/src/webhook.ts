@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '@firstmile/observability';
-import { silentLogger } from './null-logger.ts';
+import { nullLogger as silentLogger } from '@firstmile/observability';
 import { requestParams } from './stream-name.ts';
 import { TtlCache } from './ttl-cache.ts';
 import type { PublishAuthorizer, PublishDecision, PublishRequest } from './types.ts';

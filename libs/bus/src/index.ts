@@ -49,3 +49,4 @@ export {
   decodeJson,
 } from './events.ts';
 export type { StreamEvent, StreamHealthState, EdgeHeartbeat, OriginHeartbeat, AuthFailure, KeysChanged } from './events.ts';
+export { retrying, isWrongLastSequence, isTransientJetStreamError } from './jetstream-retry.ts';

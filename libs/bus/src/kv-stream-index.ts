@@ -1,6 +1,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { indexKey, parseRecord, type ClaimResult, type LiveStreamRecord, type StreamIndex } from './stream-index.ts';
+import { isWrongLastSequence, retrying } from './jetstream-retry.ts';
 
 export interface KvStreamIndexOptions {
   bucket: string;
@@ -119,28 +120,3 @@ export class KvStreamIndex implements StreamIndex {
   }
 }
 
-function isWrongLastSequence(error: unknown): boolean {
-  const text = `${(error as Error)?.message ?? ''} ${String((error as { cause?: unknown })?.cause ?? '')}`;
-  return /wrong last sequence|key exists/i.test(text);
-}
-
-/** Transient JetStream failures: no leader yet, timeouts, no responders while the stream moves. */
-function isTransient(error: unknown): boolean {
-  const text = `${(error as Error)?.name ?? ''} ${(error as Error)?.message ?? ''} ${String((error as { cause?: unknown })?.cause ?? '')}`;
-  if (isWrongLastSequence(error)) return false;
-  return /timeout|no responders|503|leader|temporarily|unavailable|not ready|disconnect|reconnect/i.test(text);
-}
-
-async function retrying<T>(forMs: number, op: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + forMs;
-  let delay = 100;
-  for (;;) {
-    try {
-      return await op();
-    } catch (error) {
-      if (!isTransient(error) || Date.now() + delay > deadline) throw error;
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 1000);
-    }
-  }
-}

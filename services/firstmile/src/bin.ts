@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from '@firstmile/observability';
 import { SETTINGS, configTable, loadConfig } from './config.ts';
-import { run, type Mode } from './run.ts';
+import { run, VERSION, type Mode } from './run.ts';
 
 const USAGE = `Usage: firstmile <command> [--flag value ...]
 
@@ -44,11 +44,28 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const logger = createLogger({ level: config.logLevel, base: { edge: config.edgeId } });
+  // The OpenTelemetry SDK is loaded only when the standard OTEL_* variables ask for traces: without
+  // them the API's no-op tracer costs nothing.
+  let tracing: { shutdown(): Promise<void> } | undefined;
+  if (Object.keys(process.env).some((k) => k.startsWith('OTEL_'))) {
+    const sdk = await import('@firstmile/observability/tracing-sdk');
+    try {
+      tracing = sdk.startTracing(process.env, { serviceName: `firstmile-${command}`, version: VERSION, logger });
+    } catch (error) {
+      process.stderr.write(`firstmile: ${(error as Error).message}\n`);
+      return 2;
+    }
+    if (tracing) logger.info({}, 'OpenTelemetry tracing on (OTLP exporter)');
+  }
   const running = await run(command as Mode, config, logger);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'signal received');
-      void running.stop().then(resolve);
+      void running
+        .stop()
+        .then(() => tracing?.shutdown())
+        .catch(() => {})
+        .then(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

@@ -12,7 +12,7 @@ import { appModes, buildEdgeAuth, buildPlayAuth } from './auth.ts';
 import { startControl, type ControlRuntime } from './control.ts';
 import type { Config } from './config.ts';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export type Mode = 'up' | 'edge' | 'origin' | 'control';
 

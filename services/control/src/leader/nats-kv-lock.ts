@@ -1,3 +1,4 @@
+import { isWrongLastSequence, retrying } from '@firstmile/bus';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { RoutingError } from '../routing/errors.ts';
@@ -112,27 +113,3 @@ function holderOf(text: string): string | undefined {
   }
 }
 
-function isWrongLastSequence(error: unknown): boolean {
-  const text = `${(error as Error)?.message ?? ''} ${String((error as { cause?: unknown })?.cause ?? '')}`;
-  return /wrong last sequence|key exists/i.test(text);
-}
-
-/** Transient JetStream failures: no leader yet, timeouts, no responders while the stream moves. */
-function isTransient(error: unknown): boolean {
-  const text = `${(error as Error)?.name ?? ''} ${(error as Error)?.message ?? ''} ${String((error as { cause?: unknown })?.cause ?? '')}`;
-  return !isWrongLastSequence(error) && /timeout|no responders|503|leader|temporarily|unavailable|not ready|disconnect|reconnect/i.test(text);
-}
-
-async function retrying<T>(forMs: number, op: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + forMs;
-  let delay = 100;
-  for (;;) {
-    try {
-      return await op();
-    } catch (error) {
-      if (!isTransient(error) || Date.now() + delay > deadline) throw error;
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 1000);
-    }
-  }
-}
