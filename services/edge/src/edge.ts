@@ -189,7 +189,8 @@ export class Edge {
   onEvent(connection: RtmpConnection, event: SessionEvent): void {
     switch (event.type) {
       case 'publish':
-        this.#onPublish(connection, event.streamId, event.name);
+        // The session splits `name?query`; auth reads credentials (signatures, tokens) from the query.
+        this.#onPublish(connection, event.streamId, event.query ? `${event.name}?${event.query}` : event.name);
         return;
       case 'media':
         this.#onMedia(connection, event.streamId, event.message);

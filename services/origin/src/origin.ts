@@ -224,7 +224,8 @@ export class Origin {
   onEvent(connection: RtmpConnection, event: SessionEvent): void {
     switch (event.type) {
       case 'play':
-        this.#onPlay(connection, event.streamId, event.name, event.reset);
+        // The session splits `name?query`; play auth reads the playback token from the query.
+        this.#onPlay(connection, event.streamId, event.query ? `${event.name}?${event.query}` : event.name, event.reset);
         return;
       case 'stop':
         this.#removePlayer(connection, event.streamId);
