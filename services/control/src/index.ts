@@ -35,5 +35,10 @@ export type {
   IngestRouter,
 } from './routing/index.ts';
 export * from './geo/index.ts';
-export * from './k8s/index.ts';
-export * from './leader/index.ts';
+export { inKubernetes, podNamespace } from './k8s/detect.ts';
+export { SoloElector } from './leader/solo.ts';
+export { NatsKvLockElector, lockBucketName, LOCK_KEY } from './leader/nats-kv-lock.ts';
+export type { LeaderElector, StopOptions, ElectorTiming } from './leader/elector.ts';
+export type { NatsKvLockElectorOptions } from './leader/nats-kv-lock.ts';
+// The Kubernetes watchers and the Lease elector load @kubernetes/client-node: they are a separate
+// entry, '@firstmile/control/kubernetes', imported only when running in Kubernetes.

@@ -7,8 +7,6 @@ import {
   GeoLocator,
   HeartbeatEdgeSource,
   IngestRankerImpl,
-  KubernetesEdgeSource,
-  KubernetesLeaseElector,
   LoadView,
   NatsKvLockElector,
   SoloElector,
@@ -16,7 +14,6 @@ import {
   controlApi,
   inKubernetes,
   lockBucketName,
-  makeKubeConfig,
   parseRegions,
   podNamespace,
   type EdgeSource,
@@ -121,6 +118,7 @@ export async function startControl(config: Config, deps: ControlDeps): Promise<C
   let edges: EdgeSource;
   let elector: LeaderElector;
   if (kubernetes) {
+    const { KubernetesEdgeSource, KubernetesLeaseElector, makeKubeConfig } = await import('@firstmile/control/kubernetes');
     const kubeConfig = makeKubeConfig({ kind: 'in-cluster' });
     const namespace = config.k8sNamespace ?? podNamespace();
     if (!namespace) throw new Error('cannot tell the pod namespace: set FIRSTMILE_K8S_NAMESPACE');

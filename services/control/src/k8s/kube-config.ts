@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { RoutingError } from '../routing/errors.ts';
 
@@ -39,19 +38,4 @@ export function makeKubeConfig(connection: KubeConnection): KubeConfig {
   return kc;
 }
 
-const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
-
-/** The pod's own namespace, from its service account mount; undefined outside a pod. */
-export function podNamespace(path: string = SERVICE_ACCOUNT_NAMESPACE): string | undefined {
-  try {
-    const ns = readFileSync(path, 'utf8').trim();
-    return ns.length > 0 && ns.length <= 253 ? ns : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether the process runs in a pod: the kubelet sets these variables in every container. */
-export function inKubernetes(env: Readonly<Record<string, string | undefined>>): boolean {
-  return Boolean(env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT);
-}
+export { inKubernetes, podNamespace } from './detect.ts';
