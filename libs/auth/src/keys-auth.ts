@@ -58,7 +58,8 @@ export interface KeyAuthRequest {
 
 /** Body of the reply. */
 export type KeyAuthReply =
-  | { ok: true; id: string; playback: PlaybackPolicy }
+  /** `validForMs`: a rotated-out key's remaining overlap; edges cache the allow no longer than that. */
+  | { ok: true; id: string; playback: PlaybackPolicy; validForMs?: number | undefined }
   | { ok: false; code: Exclude<PublishDenyCode, 'AUTH_LOCKED_OUT'>; reason: string };
 
 /** Body of an AUTH_STREAM_SUBJECT request. */
@@ -161,6 +162,7 @@ export function createKeyAuthResponder(options: KeyAuthResponderOptions): KeyAut
       const expiresAt = Date.parse(entry.expiresAt);
       // An unreadable expiry is treated as past: fail closed.
       if (!(expiresAt > now())) return { ok: false, code: 'AUTH_EXPIRED', reason: 'stream key rotated out' };
+      return { ok: true, id: record.id, playback: record.playback, validForMs: expiresAt - now() };
     }
     return { ok: true, id: record.id, playback: record.playback };
   };
@@ -316,7 +318,9 @@ export class KeysAuthorizer implements PublishAuthorizer {
     if (!reply) return deny('AUTH_UNAVAILABLE', 'malformed answer from control');
     if (!reply.ok) return deny(reply.code, reply.reason);
     const decision = { ok: true as const, playName: reply.id, mode: 'keys' as const, streamRecordId: reply.id };
-    if (generation === this.#generation) this.#cache.set(cacheKey, { decision, id: reply.id }, this.#cacheTtlMs);
+    // A rotated-out key's overlap ends when control says: the cached allow must not outlive it.
+    const ttl = typeof reply.validForMs === 'number' && reply.validForMs >= 0 ? Math.min(this.#cacheTtlMs, reply.validForMs) : this.#cacheTtlMs;
+    if (generation === this.#generation && ttl > 0) this.#cache.set(cacheKey, { decision, id: reply.id }, ttl);
     return decision;
   }
 

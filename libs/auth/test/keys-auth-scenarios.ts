@@ -120,6 +120,20 @@ export function keysAuthScenarios(label: string, open: () => Promise<KeysAuthWor
     assert.ok(revision > 0);
   });
 
+  test(`${label}: an edge's cached allow of a rotated-out key ends with the overlap, not a full cache TTL later`, async (t) => {
+    let now = Date.now();
+    const w = await setup(t, () => now, 1000);
+    const oldKey = generateStreamKey();
+    const record = streamWith([{ key: generateStreamKey() }, { key: oldKey, expiresAt: now + 60_000 }]);
+    await w.store.create(record);
+    now += 59_700;
+    assert.equal(code(await w.authorize(oldKey)), 'OK', '300 ms of overlap left: allowed, and cached for at most those 300 ms');
+    const asked = w.requests.length;
+    now += 300;
+    assert.equal(code(await w.authorize(oldKey)), 'AUTH_EXPIRED', 'the cache did not outlive the overlap');
+    assert.equal(w.requests.length, asked + 1, 'the edge asked control again');
+  });
+
   test(`${label}: revocation takes effect in under 1 s despite the edge's cache, thanks to KeysChanged`, async (t) => {
     const w = await setup(t, undefined, 1000);
     const key = generateStreamKey();
