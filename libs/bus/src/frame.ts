@@ -55,12 +55,26 @@ export interface FrameFragment extends Frame {
 /**
  * A frame as bus payloads: one when it fits `maxPayload`, else fragments of the same seq. The
  * payload is copied once, into the bus message (the bus owns what is published), into memory from
- * `alloc` (unpooled by default).
+ * `alloc` (unpooled by default). With `headroom` of at least FRAME_HEADER_SIZE, the caller owns
+ * that many bytes in front of `frame.payload` (the chunk decoder's headroom, see ServerSession's
+ * media event): a frame that needs no fragments is then built in place, its header written into
+ * those bytes, and the payload is not copied at all.
  */
-export function encodeFrame(frame: Frame, maxPayload: number, alloc: (size: number) => Buffer = Buffer.allocUnsafeSlow): Uint8Array[] {
+export function encodeFrame(
+  frame: Frame,
+  maxPayload: number,
+  alloc: (size: number) => Buffer = Buffer.allocUnsafeSlow,
+  headroom = 0,
+): Uint8Array[] {
   const room = maxPayload - FRAME_HEADER_SIZE;
   if (room <= 0) throw new BusError('BUS_ERR_FRAME', `max payload ${maxPayload} leaves no room for a frame`);
-  const total = frame.payload.byteLength;
+  const payload = frame.payload;
+  const total = payload.byteLength;
+  if (headroom >= FRAME_HEADER_SIZE && payload.byteOffset >= FRAME_HEADER_SIZE && total <= room) {
+    const buf = Buffer.from(payload.buffer, payload.byteOffset - FRAME_HEADER_SIZE, total + FRAME_HEADER_SIZE);
+    writeHeader(buf, frame, 0, 1);
+    return [buf];
+  }
   const count = Math.max(1, Math.ceil(total / room));
   if (count > 0xffff) throw new BusError('BUS_ERR_FRAME', `frame of ${total} bytes needs more than 65535 fragments`);
   const out: Uint8Array[] = [];
@@ -71,19 +85,32 @@ export function encodeFrame(frame: Frame, maxPayload: number, alloc: (size: numb
     // frame carved from the shared 8 KiB pool would keep unrelated memory alive with it. Edges pass
     // a per-stream SlabAllocator.
     const buf = alloc(FRAME_HEADER_SIZE + (end - start));
-    buf[0] = FRAME_VERSION;
-    buf[1] = frame.kind;
-    buf[2] = frame.messageType;
-    buf[3] = frame.flags;
-    buf.writeUInt32BE(frame.epoch >>> 0, 4);
-    buf.writeUInt32BE(frame.seq >>> 0, 8);
-    buf.writeUInt32BE(frame.timestamp >>> 0, 12);
-    buf.writeUInt16BE(i, 16);
-    buf.writeUInt16BE(count, 18);
-    buf.set(frame.payload.subarray(start, end), FRAME_HEADER_SIZE);
+    writeHeader(buf, frame, i, count);
+    buf.set(payload.subarray(start, end), FRAME_HEADER_SIZE);
     out.push(buf);
   }
   return out;
+}
+
+function writeHeader(buf: Uint8Array, frame: Frame, fragmentIndex: number, fragmentCount: number): void {
+  buf[0] = FRAME_VERSION;
+  buf[1] = frame.kind;
+  buf[2] = frame.messageType;
+  buf[3] = frame.flags;
+  writeU32(buf, 4, frame.epoch);
+  writeU32(buf, 8, frame.seq);
+  writeU32(buf, 12, frame.timestamp);
+  buf[16] = fragmentIndex >>> 8;
+  buf[17] = fragmentIndex & 0xff;
+  buf[18] = fragmentCount >>> 8;
+  buf[19] = fragmentCount & 0xff;
+}
+
+function writeU32(buf: Uint8Array, at: number, value: number): void {
+  buf[at] = value >>> 24;
+  buf[at + 1] = value >>> 16;
+  buf[at + 2] = value >>> 8;
+  buf[at + 3] = value;
 }
 
 /** Reads one bus payload; the fragment's payload is a view of `data`. */

@@ -40,6 +40,31 @@ test('encodeFrame() → decodeFrame() round-trips every field, and the payload i
   assert.equal(f.payload.buffer, bytes!.buffer);
 });
 
+test('encodeFrame() with headroom writes the header in front of the payload: same bytes, no copy', () => {
+  const memory = Buffer.alloc(64, 0xaa);
+  const payload = memory.subarray(FRAME_HEADER_SIZE + 8, FRAME_HEADER_SIZE + 8 + 3);
+  payload.set([1, 2, 3]);
+  const parts = encodeFrame(frame(payload), 1024, undefined, FRAME_HEADER_SIZE + 8);
+  assert.equal(parts.length, 1);
+  assert.deepEqual(parts[0], encodeFrame(frame(Buffer.from([1, 2, 3])), 1024)[0]);
+  assert.equal(parts[0]!.buffer, memory.buffer);
+  assert.equal(parts[0]!.byteOffset, 8);
+  // Bytes outside the frame are untouched.
+  assert.equal(memory[7], 0xaa);
+  assert.equal(memory[FRAME_HEADER_SIZE + 8 + 3], 0xaa);
+});
+
+test('encodeFrame() copies when the headroom is short or the frame needs fragments', () => {
+  const memory = Buffer.alloc(FRAME_HEADER_SIZE + 3000, 0xaa);
+  const short = encodeFrame(frame(memory.subarray(19, 22)), 1024, undefined, 19);
+  assert.notEqual(short[0]!.buffer, memory.buffer);
+  assert.equal(memory[0], 0xaa);
+  const big = encodeFrame(frame(memory.subarray(FRAME_HEADER_SIZE)), 1000, undefined, FRAME_HEADER_SIZE);
+  assert.equal(big.length, 4);
+  for (const part of big) assert.notEqual(part.buffer, memory.buffer);
+  assert.equal(memory[0], 0xaa);
+});
+
 test('a frame larger than the max payload is fragmented and reassembled exactly', () => {
   const payload = Buffer.alloc(10_000, 0).map((_, i) => i & 0xff);
   const parts = encodeFrame(frame(payload), 1000);

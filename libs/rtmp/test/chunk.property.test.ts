@@ -112,6 +112,31 @@ describe('chunk stream properties', () => {
     );
   });
 
+  it('with payload headroom, any stream at any split decodes the same, and writing every headroom changes no payload', () => {
+    const MEDIA = new Set([8, 9, 15, 18, 22]);
+    fc.assert(
+      fc.property(messagesArb, chunkSizeArb, splitsArb, fc.constantFrom(0, 256, 4096, 65536), (messages, chunkSize, fractions, slab) => {
+        const encoder = new ChunkEncoder();
+        const announce = setChunkSize(chunkSize);
+        const parts = [encoder.encode(announce)];
+        encoder.setChunkSize(chunkSize);
+        for (const message of messages) parts.push(encoder.encode(message));
+        const decoder = new ChunkDecoder({ payloadHeadroom: 20, payloadSlabSize: slab });
+        const got: RtmpMessage[] = [];
+        for (const piece of split(Buffer.concat(parts), fractions)) {
+          for (const msg of decoder.push(piece)) {
+            got.push(msg);
+            if (!MEDIA.has(msg.type) || msg.payload.length === 0) continue;
+            new Uint8Array(msg.payload.buffer, msg.payload.byteOffset - 20, 20).fill(0xee);
+          }
+        }
+        assert.deepEqual(got, [announce, ...messages]);
+        assert.equal(decoder.bufferedBytes, 0);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('encodeChunks output round-trips through ChunkDecoder at any chunk size and any split', () => {
     fc.assert(
       fc.property(messagesArb, chunkSizeArb, splitsArb, (messages, chunkSize, fractions) => {
@@ -140,17 +165,22 @@ describe('chunk stream properties', () => {
 
   const LIMITS = { maxMessageLength: 64 * 1024, maxBufferedBytes: 256 * 1024 };
 
-  /** Pushes pieces; only RtmpError may escape, and retained bytes stay under the cap. */
+  /**
+   * Pushes pieces, without and with payload headroom (media copied into slabs); only RtmpError may
+   * escape, and retained bytes stay under the cap.
+   */
   function survive(pieces: Buffer[]): void {
-    const decoder = new ChunkDecoder(LIMITS);
-    try {
-      for (const piece of pieces) {
-        decoder.push(piece);
+    for (const options of [LIMITS, { ...LIMITS, payloadHeadroom: 20, payloadSlabSize: 4096 }]) {
+      const decoder = new ChunkDecoder(options);
+      try {
+        for (const piece of pieces) {
+          decoder.push(piece);
+          assert.ok(decoder.bufferedBytes <= LIMITS.maxBufferedBytes);
+        }
+      } catch (error) {
+        if (!(error instanceof RtmpError)) throw error;
         assert.ok(decoder.bufferedBytes <= LIMITS.maxBufferedBytes);
       }
-    } catch (error) {
-      if (!(error instanceof RtmpError)) throw error;
-      assert.ok(decoder.bufferedBytes <= LIMITS.maxBufferedBytes);
     }
   }
 

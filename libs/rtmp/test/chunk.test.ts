@@ -252,6 +252,79 @@ describe('chunk stream', () => {
     }
   });
 
+  describe('decode with payload headroom', () => {
+    const MEDIA = new Set([8, 9, 15, 18, 22]);
+    for (const c of cases) {
+      it(`${c.name}: same messages at every split, each media payload with 20 bytes of its own in front`, () => {
+        for (const { name, pieces } of splitsOf(c.bytes)) {
+          // A small slab so that the cases cross slab boundaries and use exact allocations too.
+          const decoder = new ChunkDecoder({ payloadHeadroom: 20, payloadSlabSize: 512 });
+          if (c.chunkSize !== 128) decoder.push(announce(c.chunkSize));
+          const got: RtmpMessage[] = [];
+          for (const piece of pieces) {
+            for (const msg of decoder.push(piece)) {
+              got.push(msg);
+              if (!MEDIA.has(msg.type) || msg.payload.length === 0) continue;
+              assert.ok(msg.payload.byteOffset >= 20, `${name}: headroom in front of the payload`);
+              assert.notEqual(msg.payload.buffer, piece.buffer, `${name}: media is copied out of the pushed bytes`);
+              // The application writes its header there: no other payload, earlier or later, may change.
+              new Uint8Array(msg.payload.buffer, msg.payload.byteOffset - 20, 20).fill(0xee);
+            }
+          }
+          assert.deepEqual(got, c.messages, name);
+          assert.equal(decoder.bufferedBytes, 0, name);
+        }
+      });
+    }
+
+    it('a message whose claimed length is not in hand yet is not allocated up front', () => {
+      const decoder = new ChunkDecoder({ payloadHeadroom: 20, payloadSlabSize: 64 * 1024 });
+      decoder.push(announce(4096));
+      // A 60000-byte video message, only its first 100 bytes sent.
+      assert.deepEqual(decoder.push(h('06 000000 00ea60 09 01000000', pat(100))), []);
+      assert.equal(decoder.bufferedBytes, 100);
+    });
+
+    it('a message in hand is copied once into its final memory and counted whole until it completes', () => {
+      const decoder = new ChunkDecoder({ payloadHeadroom: 20, payloadSlabSize: 64 * 1024 });
+      const payload = pat(300, 9);
+      const bytes = encodeChunks(m(6, 1, 9, 0, payload), 128);
+      // Everything but the last byte: the 300 claimed bytes are in hand, so the message is reserved whole.
+      assert.deepEqual(decoder.push(bytes.subarray(0, bytes.length - 1)), []);
+      assert.equal(decoder.bufferedBytes, 300);
+      const [msg] = decoder.push(bytes.subarray(bytes.length - 1));
+      assert.deepEqual(msg!.payload, payload);
+      assert.equal(decoder.bufferedBytes, 0);
+    });
+
+    it('commands and protocol control stay zero-copy views', () => {
+      const input = h('03 000000 000005 14 01000000', pat(5));
+      const [msg] = new ChunkDecoder({ payloadHeadroom: 20, payloadSlabSize: 4096 }).push(input);
+      assert.equal(msg!.payload.buffer, input.buffer);
+    });
+
+    it('small media payloads share a slab; large ones get memory of their own', () => {
+      const decoder = new ChunkDecoder({ payloadHeadroom: 20, payloadSlabSize: 4096 });
+      decoder.push(announce(65536));
+      const [a, b, big] = decoder.push(h(
+        encodeChunks(m(4, 1, 8, 0, pat(100)), 65536),
+        encodeChunks(m(4, 1, 8, 1, pat(100)), 65536),
+        encodeChunks(m(6, 1, 9, 0, pat(2000)), 65536),
+      ));
+      assert.equal(a!.payload.buffer, b!.payload.buffer);
+      assert.equal(b!.payload.byteOffset - a!.payload.byteOffset, 120);
+      assert.equal(a!.payload.buffer.byteLength, 4096);
+      assert.equal(big!.payload.buffer.byteLength, 2020);
+      assert.equal(big!.payload.byteOffset, 20);
+    });
+
+    it('rejects a negative or huge headroom or slab size', () => {
+      assert.throws(() => new ChunkDecoder({ payloadHeadroom: -1 }), RangeError);
+      assert.throws(() => new ChunkDecoder({ payloadHeadroom: 1.5 }), RangeError);
+      assert.throws(() => new ChunkDecoder({ payloadSlabSize: 2 ** 40 }), RangeError);
+    });
+  });
+
   describe('encode (ChunkEncoder)', () => {
     for (const c of cases.filter((x) => !x.decodeOnly)) {
       it(c.name, () => {

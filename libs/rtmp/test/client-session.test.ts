@@ -316,6 +316,35 @@ describe('ClientSession against ServerSession', () => {
     }
   });
 
+  it('media events carry 20 bytes of headroom of their own: overwriting them changes no payload', () => {
+    const { pub } = publisherAndPlayer();
+    const sent: Array<{ type: 8 | 9; ts: number; payload: Buffer }> = [
+      { type: 9, ts: 0, payload: payload([0x17, 0x00, 0, 0, 0], 40, 1) },
+      { type: 9, ts: 0, payload: payload([0x17, 0x01, 0, 0, 0], 100_000, 2) },
+      { type: 8, ts: 21, payload: payload([0xaf, 0x01], 300, 3) },
+      { type: 9, ts: 33, payload: payload([0x27, 0x01, 0, 0, 0], 9000, 4) },
+      { type: 8, ts: 42, payload: payload([0xaf, 0x01], 300, 5) },
+    ];
+    const headrooms: number[] = [];
+    const before = pub.onServerEvent;
+    pub.onServerEvent = (e) => {
+      if (e.type === 'media') {
+        headrooms.push(e.headroom);
+        const p = e.message.payload;
+        new Uint8Array(p.buffer, p.byteOffset - e.headroom, e.headroom).fill(0xee);
+      }
+      before?.(e);
+    };
+    pub.clientSend(pub.client.setDataFrame({ width: 1280, height: 720 }));
+    for (const s of sent) pub.clientSend(pub.client.sendMedia(s.type, s.ts, s.payload));
+    const media = pub.serverOf('media').map((e) => e.message);
+    assert.equal(media.length, sent.length + 1);
+    // @setDataFrame (3 + 13 bytes) was sliced off the front: it is headroom too.
+    assert.deepEqual(headrooms, [20 + 16, 20, 20, 20, 20, 20]);
+    assert.deepEqual(decodeAmf0(media[0]!.payload), ['onMetaData', new EcmaArray({ width: 1280, height: 720 })]);
+    sent.forEach((s, i) => assert.ok(media[i + 1]!.payload.equals(s.payload), `payload ${i}`));
+  });
+
   it('feeds the server output to the client one byte at a time', () => {
     const { pub, player } = publisherAndPlayer({ byteAtATime: true });
     assert.equal(pub.events('publishStart').length, 1);

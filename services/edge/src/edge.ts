@@ -116,10 +116,10 @@ interface Published {
   readonly connection: RtmpConnection;
   readonly messageStreamId: number;
   seq: number;
-  /** Bus payloads of the latest metadata and sequence headers, by role. */
+  /** Bus payloads of the latest metadata and sequence headers, by role (copies of their own). */
   readonly config: Map<'meta' | 'video' | 'audio', Uint8Array[]>;
-  /** Bus payloads from the last keyframe on; undefined while no complete GOP fits the caps. */
-  gop: Uint8Array[][] | undefined;
+  /** Bus payloads from the last keyframe on, in order; undefined while no complete GOP fits the caps. */
+  gop: Uint8Array[] | undefined;
   gopBytes: number;
   gopStartTs: number;
   hasVideo: boolean;
@@ -135,7 +135,10 @@ interface Published {
   lastMediaAt: number;
   /** A renewal retries through leader elections for longer than the heartbeat: one at a time. */
   renewing: boolean;
-  /** This stream's frame memory (see SlabAllocator). */
+  /**
+   * This stream's frame memory (see SlabAllocator) for frames the session could not hand up with
+   * headroom; the others are built in the decoder's memory, in place.
+   */
   readonly allocFrame: (size: number) => Buffer;
   /** Ingest figures and health state, sampled once a second. */
   readonly health: StreamHealthTracker;
@@ -193,7 +196,7 @@ export class Edge {
         this.#onPublish(connection, event.streamId, event.query ? `${event.name}?${event.query}` : event.name);
         return;
       case 'media':
-        this.#onMedia(connection, event.streamId, event.message);
+        this.#onMedia(connection, event.streamId, event.message, event.headroom);
         return;
       case 'unpublish':
         this.#end(connection, event.streamId, 'unpublished');
@@ -557,7 +560,7 @@ export class Edge {
     return this.#published(connection).get(messageStreamId);
   }
 
-  #onMedia(connection: RtmpConnection, messageStreamId: number, message: RtmpMessage): void {
+  #onMedia(connection: RtmpConnection, messageStreamId: number, message: RtmpMessage, headroom: number): void {
     const p = this.#find(connection, messageStreamId);
     if (!p) return;
     const payload = message.payload;
@@ -592,9 +595,10 @@ export class Edge {
     p.framesIn++;
     p.bytesIn += payload.length;
     p.lastMediaAt = now;
-    const parts = this.#publish(p, FrameKind.Media, message.type, flags, message.timestamp, payload);
+    const parts = this.#publish(p, FrameKind.Media, message.type, flags, message.timestamp, payload, headroom);
     if (role) {
-      p.config.set(role, parts);
+      // Kept for the stream's life: a copy of its own, so it never pins a slab of older media.
+      p.config.set(role, parts.map(ownCopy));
       return;
     }
     this.#cacheGop(p, message, flags, parts);
@@ -603,7 +607,7 @@ export class Edge {
   #cacheGop(p: Published, message: RtmpMessage, flags: number, parts: Uint8Array[]): void {
     const size = message.payload.length;
     if (flags & FrameFlag.Keyframe) {
-      p.gop = [parts];
+      p.gop = parts;
       p.gopBytes = size;
       p.gopStartTs = message.timestamp;
       return;
@@ -617,13 +621,18 @@ export class Edge {
       p.gopBytes = 0;
       return;
     }
-    p.gop.push(parts);
+    if (parts.length === 1) p.gop.push(parts[0]!);
+    else for (const part of parts) p.gop.push(part);
   }
 
-  #publish(p: Published, kind: FrameKindId, type: number, flags: number, timestamp: number, payload: Uint8Array): Uint8Array[] {
+  /** `headroom`: bytes in front of `payload` that are ours to overwrite (the session's media event). */
+  #publish(p: Published, kind: FrameKindId, type: number, flags: number, timestamp: number, payload: Uint8Array, headroom = 0): Uint8Array[] {
     const frame: Frame = { kind, messageType: type, flags, epoch: p.epoch, seq: p.seq++, timestamp, payload };
-    const parts = encodeFrame(frame, this.#options.bus.maxPayload, p.allocFrame);
-    for (const part of parts) this.#options.bus.publish(p.subject, part);
+    // Start and End frames are not kept: they need no slab.
+    const parts = encodeFrame(frame, this.#options.bus.maxPayload, kind === FrameKind.Media ? p.allocFrame : undefined, headroom);
+    const bus = this.#options.bus;
+    if (parts.length === 1) bus.publish(p.subject, parts[0]!);
+    else for (const part of parts) bus.publish(p.subject, part);
     return parts;
   }
 
@@ -652,7 +661,7 @@ export class Edge {
       const parts = p.config.get(role);
       if (parts) send(parts);
     }
-    for (const parts of p.gop ?? []) send(parts);
+    if (p.gop) send(p.gop);
     const ack = { epoch: p.epoch, lastSeq: p.seq - 1, messages };
     this.#options.bus.publish(reply, Buffer.from(JSON.stringify(ack)));
   }
@@ -676,6 +685,12 @@ export class Edge {
     log.info({ reason, frames: p.framesIn, bytes: p.bytesIn }, 'publish ended');
     void this.#release(p.record, p.revision, log);
   }
+}
+
+function ownCopy(part: Uint8Array): Uint8Array {
+  const copy = Buffer.allocUnsafeSlow(part.byteLength);
+  copy.set(part);
+  return copy;
 }
 
 function noneDecision(name: string): PublishDecision {

@@ -107,7 +107,8 @@ export async function run(mode: Mode, config: Config, logger: Logger): Promise<R
   const playAuth = hasOrigin ? buildPlayAuth(config, bus) : undefined;
   const modes = appModes(config);
   const modeOf = (app: string) => modes.apps[app] ?? modes.default;
-  // The RTMP server exists before the edge so heartbeats can report its load; it listens later.
+  // The edge is built before the RTMP server (the server needs its handler): heartbeats read the
+  // server's load through this, filled in once it listens.
   let rtmpStats = { connections: 0, draining: false };
   const edge = hasEdge
     ? new Edge({

@@ -12,6 +12,19 @@ export interface ChunkDecoderOptions {
   maxChunkStreams: number;
   /** Bytes held in partially reassembled messages across all chunk streams (default 32 MiB). */
   maxBufferedBytes: number;
+  /**
+   * Bytes left free in front of the payload of every audio, video, data and aggregate message
+   * (default 0). With headroom H, such a message of nonzero length comes up as `b.subarray(H)` of a
+   * Buffer `b` that holds nothing else, so the application may write its own header into those H
+   * bytes and forward header and payload as one buffer, without copying the payload again.
+   */
+  payloadHeadroom: number;
+  /**
+   * With headroom, payloads up to a quarter of this size are carved in arrival order from
+   * unpooled slabs of this size, so ingest does not cost one allocation per message (default 0:
+   * one unpooled allocation per payload). A slab lives as long as the newest payload in it.
+   */
+  payloadSlabSize: number;
 }
 
 /** Defaults for ChunkDecoderOptions. */
@@ -20,6 +33,8 @@ export const DEFAULT_CHUNK_DECODER_OPTIONS: Readonly<ChunkDecoderOptions> = Obje
   maxMessageLength: 0xffffff,
   maxChunkStreams: 64,
   maxBufferedBytes: 32 * 1024 * 1024,
+  payloadHeadroom: 0,
+  payloadSlabSize: 0,
 });
 
 /** Spec 5.4.1: "The maximum chunk size defaults to 128 bytes". */
@@ -51,10 +66,16 @@ class ChunkStreamState {
   /** Payload bytes of the message in progress received so far. */
   received = 0;
   /**
-   * The message being reassembled, as views of the pushed Buffers, copied once into one Buffer of
-   * the message's length when it completes (never allocated from the peer's claim up front).
-   * Chunks under SMALL_PIECE bytes are copied into `tail` instead: one view per chunk would let a
-   * peer at SetChunkSize 1 make us keep one Buffer object per payload byte.
+   * The message's final memory, when it was allocated at its first chunk: only when the bytes in
+   * hand already covered its claimed length, so a peer never makes us reserve memory it has not
+   * sent. Each chunk is copied straight into it.
+   */
+  target: Buffer | null = null;
+  /**
+   * Otherwise the message being reassembled, as views of the pushed Buffers, copied once into one
+   * Buffer of the message's length when it completes. Chunks under SMALL_PIECE bytes are copied
+   * into `tail` instead: one view per chunk would let a peer at SetChunkSize 1 make us keep one
+   * Buffer object per payload byte.
    */
   pieces: Buffer[] = [];
   tail: Buffer | null = null;
@@ -79,6 +100,10 @@ export class ChunkDecoder {
   readonly #maxMessageLength: number;
   readonly #maxChunkStreams: number;
   readonly #maxBufferedBytes: number;
+  readonly #headroom: number;
+  readonly #slabSize: number;
+  #slab: Buffer | null = null;
+  #slabOffset = 0;
   readonly #streams = new Map<number, ChunkStreamState>();
   #chunkSize = DEFAULT_CHUNK_SIZE;
   #bytesReceived = 0;
@@ -105,6 +130,8 @@ export class ChunkDecoder {
       options?.maxBufferedBytes ?? d.maxBufferedBytes,
       Number.MAX_SAFE_INTEGER,
     );
+    this.#headroom = checkSize('payloadHeadroom', options?.payloadHeadroom ?? d.payloadHeadroom, 1024);
+    this.#slabSize = checkSize('payloadSlabSize', options?.payloadSlabSize ?? d.payloadSlabSize, 64 * 1024 * 1024);
   }
 
   /** The peer's current maximum chunk size (128 until it sends SetChunkSize). */
@@ -117,7 +144,10 @@ export class ChunkDecoder {
     return this.#bytesReceived;
   }
 
-  /** Payload bytes currently held in partially reassembled messages (never above maxBufferedBytes). */
+  /**
+   * Bytes currently held for partially received messages (never above maxBufferedBytes): the
+   * received bytes of messages kept as views, the whole length of messages allocated up front.
+   */
   get bufferedBytes(): number {
     return this.#bufferedBytes;
   }
@@ -128,9 +158,11 @@ export class ChunkDecoder {
   }
 
   /**
-   * Consumes bytes and returns the messages they completed, in arrival order. Payloads of messages
-   * that arrived in one chunk within one pushed Buffer are views of that Buffer (copy them if you
-   * keep them long and the Buffer is large); reassembled payloads are fresh Buffers.
+   * Consumes bytes and returns the messages they completed, in arrival order. Without headroom,
+   * payloads of messages that arrived in one chunk within one pushed Buffer are views of that
+   * Buffer (copy them if you keep them long and the Buffer is large); reassembled payloads are
+   * fresh Buffers. With headroom (see ChunkDecoderOptions.payloadHeadroom), media payloads are
+   * always copied, once, into memory of their own.
    */
   push(data: Buffer): RtmpMessage[] {
     if (this.#failure !== null) {
@@ -196,11 +228,36 @@ export class ChunkDecoder {
       const cs = this.#current!;
       const take = Math.min(this.#chunkRemaining, end - off);
       this.#chunkRemaining -= take;
-      if (cs.received === 0 && take === cs.length) {
-        // The whole message is one chunk inside this Buffer: hand up a view, no copy.
+      if (cs.received === 0) {
+        const headroom = this.#headroomFor(cs.type);
+        if (headroom === 0 && take === cs.length) {
+          // The whole message is one chunk inside this Buffer: hand up a view, no copy.
+          off += take;
+          this.#phase = Phase.Header;
+          this.#complete(cs, buf.subarray(off - take, off));
+          continue;
+        }
+        // Allocate the message's memory now only when the bytes in hand cover its claimed length
+        // (the common case: an encoder writes a message at once). The peer cannot make us
+        // reserve more than it has sent, and each chunk is then copied once, straight into place.
+        if (cs.length <= end - off && this.#bufferedBytes + cs.length <= this.#maxBufferedBytes) {
+          cs.target = this.#allocate(cs.length, headroom);
+          this.#bufferedBytes += cs.length;
+        }
+      }
+      const target = cs.target;
+      if (target !== null) {
+        buf.copy(target, cs.received, off, off + take);
+        cs.received += take;
         off += take;
-        this.#phase = Phase.Header;
-        this.#complete(cs, buf.subarray(off - take, off));
+        if (this.#chunkRemaining === 0) {
+          this.#phase = Phase.Header;
+          if (cs.received === cs.length) {
+            cs.target = null;
+            this.#bufferedBytes -= cs.length;
+            this.#complete(cs, target);
+          }
+        }
         continue;
       }
       if (this.#bufferedBytes + take > this.#maxBufferedBytes) {
@@ -225,13 +282,52 @@ export class ChunkDecoder {
         this.#phase = Phase.Header;
         if (cs.received === cs.length) {
           flushTail(cs);
-          const payload = cs.pieces.length === 1 ? cs.pieces[0]! : Buffer.concat(cs.pieces, cs.length);
+          const pieces = cs.pieces;
+          const headroom = this.#headroomFor(cs.type);
+          let payload: Buffer;
+          if (headroom === 0 && pieces.length === 1) {
+            payload = pieces[0]!;
+          } else {
+            payload = this.#allocate(cs.length, headroom);
+            let at = 0;
+            for (const piece of pieces) {
+              payload.set(piece, at);
+              at += piece.length;
+            }
+          }
           this.#bufferedBytes -= cs.received;
           cs.pieces = [];
           this.#complete(cs, payload);
         }
       }
     }
+  }
+
+  /** Headroom for a message type: only the messages an application forwards get it. */
+  #headroomFor(type: number): number {
+    return type === MessageType.Audio || type === MessageType.Video || type === MessageType.DataAmf0
+      || type === MessageType.DataAmf3 || type === MessageType.Aggregate ? this.#headroom : 0;
+  }
+
+  /** Memory for one payload of `length` bytes with `headroom` free bytes in front of it. */
+  #allocate(length: number, headroom: number): Buffer {
+    // Without headroom nothing is kept for long (like Buffer.concat, small ones come from the pool).
+    if (headroom === 0) return Buffer.allocUnsafe(length);
+    const size = headroom + length;
+    const slabSize = this.#slabSize;
+    // Never Node's shared pool: an application keeps media (a GOP cache) for seconds, and a small
+    // payload carved from the shared pool would keep unrelated memory alive with it.
+    if (size > slabSize >>> 2) return Buffer.allocUnsafeSlow(size).subarray(headroom);
+    let slab = this.#slab;
+    let start = this.#slabOffset;
+    if (slab === null || start + size > slabSize) {
+      slab = Buffer.allocUnsafeSlow(slabSize);
+      this.#slab = slab;
+      start = 0;
+    }
+    // 8-byte alignment keeps typed-array reads of the application's header aligned.
+    this.#slabOffset = start + ((size + 7) & ~7);
+    return slab.subarray(start + headroom, start + size);
   }
 
   /**
@@ -363,7 +459,12 @@ export class ChunkDecoder {
    */
   #dropPartial(cs: ChunkStreamState): void {
     if (!cs.inProgress) return;
-    this.#bufferedBytes -= cs.received;
+    if (cs.target !== null) {
+      this.#bufferedBytes -= cs.length;
+      cs.target = null;
+    } else {
+      this.#bufferedBytes -= cs.received;
+    }
     cs.pieces = [];
     cs.tail = null;
     cs.tailLength = 0;
@@ -437,10 +538,12 @@ export class ChunkDecoder {
   /** After a failure: let go of every retained view. */
   #release(): void {
     for (const cs of this.#streams.values()) {
+      cs.target = null;
       cs.pieces = [];
       cs.tail = null;
     }
     this.#streams.clear();
+    this.#slab = null;
     this.#bufferedBytes = 0;
     this.#current = null;
   }
@@ -452,6 +555,13 @@ function isPrefixOf(buf: Buffer, p: number, have: number, value: number): boolea
     if (buf[p + i] !== ((value >>> (24 - 8 * i)) & 0xff)) return false;
   }
   return true;
+}
+
+function checkSize(name: string, value: number, max: number): number {
+  if (!Number.isSafeInteger(value) || value < 0 || value > max) {
+    throw new RangeError(`ChunkDecoderOptions.${name} must be an integer in 0..${max}, got ${value}`);
+  }
+  return value;
 }
 
 function checkLimit(name: string, value: number, max: number): number {

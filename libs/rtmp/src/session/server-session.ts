@@ -27,17 +27,33 @@ export interface ServerSessionOptions {
   peerBandwidth: number;
   /** NetStreams one connection may create. */
   maxStreams: number;
+  /**
+   * Chunk decoder limits and payload memory. Unless given here, media payloads get
+   * MEDIA_PAYLOAD_HEADROOM bytes of headroom and come from per-connection 64 KiB slabs.
+   */
   decoder: Partial<ChunkDecoderOptions>;
   randomBytes?: (n: number) => Buffer;
   now?: () => number;
 }
+
+/**
+ * Free bytes in front of every media payload a ServerSession hands up: room for firstmile's 20-byte
+ * bus frame header, so the edge turns a message into a bus frame without copying it again.
+ */
+export const MEDIA_PAYLOAD_HEADROOM = 20;
+
+const DEFAULT_DECODER_OPTIONS: Readonly<Partial<ChunkDecoderOptions>> = Object.freeze({
+  payloadHeadroom: MEDIA_PAYLOAD_HEADROOM,
+  // A publisher's GOP spans a few slabs; a player never sends media, so it never gets one.
+  payloadSlabSize: 64 * 1024,
+});
 
 export const DEFAULT_SERVER_SESSION_OPTIONS: Readonly<ServerSessionOptions> = Object.freeze({
   chunkSize: 4096, // nginx-rtmp's default; every client handles it
   windowAcknowledgementSize: 2_500_000,
   peerBandwidth: 2_500_000,
   maxStreams: 8,
-  decoder: {},
+  decoder: DEFAULT_DECODER_OPTIONS,
 });
 
 export interface ConnectInfo {
@@ -58,8 +74,12 @@ export type SessionEvent =
   | { type: 'unpublish'; streamId: number }
   | { type: 'play'; streamId: number; name: string; query: string; start: number; reset: boolean }
   | { type: 'stop'; streamId: number }
-  /** Audio (8), video (9) or data (18) from a publishing stream; metadata arrives as AMF0 onMetaData. */
-  | { type: 'media'; streamId: number; message: RtmpMessage }
+  /**
+   * Audio (8), video (9) or data (18) from a publishing stream; metadata arrives as AMF0 onMetaData.
+   * `headroom` bytes in front of `message.payload` (in its ArrayBuffer) belong to this message
+   * alone: the application may overwrite them, e.g. with a header, and forward both in one buffer.
+   */
+  | { type: 'media'; streamId: number; message: RtmpMessage; headroom: number }
   | { type: 'receive'; streamId: number; audio?: boolean; video?: boolean }
   | { type: 'pause'; streamId: number; paused: boolean };
 
@@ -77,6 +97,10 @@ interface NetStream {
 
 const SET_DATA_FRAME = Buffer.from('@setDataFrame');
 
+// Most pushes raise no output (and many no event): hand back these instead of fresh empty arrays.
+const NO_EVENTS: SessionEvent[] = Object.freeze([]) as unknown as SessionEvent[];
+const NO_OUTPUT: Buffer[] = Object.freeze([]) as unknown as Buffer[];
+
 /**
  * The server side of one RTMP connection, sans-I/O: bytes in, events and bytes out. It runs the
  * handshake, the chunk stream (protocol control is applied inside the chunk layer), the
@@ -88,8 +112,10 @@ export class ServerSession {
   #handshake: ServerHandshake | undefined;
   readonly #decoder: ChunkDecoder;
   readonly #encoder = new ChunkEncoder(128);
-  #out: Buffer[] = [];
-  #events: SessionEvent[] = [];
+  #out: Buffer[] = NO_OUTPUT;
+  #events: SessionEvent[] = NO_EVENTS;
+  /** Headroom the decoder leaves in front of media payloads (see ChunkDecoderOptions). */
+  readonly #headroom: number;
   #connected = false;
   #connectPending: ConnectInfo | undefined;
   #objectEncoding = 0;
@@ -103,7 +129,9 @@ export class ServerSession {
       ...(this.#options.randomBytes ? { randomBytes: this.#options.randomBytes } : {}),
       ...(this.#options.now ? { now: this.#options.now } : {}),
     });
-    this.#decoder = new ChunkDecoder(this.#options.decoder);
+    const decoder = { ...DEFAULT_DECODER_OPTIONS, ...options.decoder };
+    this.#decoder = new ChunkDecoder(decoder);
+    this.#headroom = decoder.payloadHeadroom ?? 0;
   }
 
   get handshakeDone(): boolean {
@@ -128,7 +156,7 @@ export class ServerSession {
     let rest: Buffer = data;
     if (this.#handshake) {
       const hs = this.#handshake.push(data);
-      this.#out.push(...hs.output);
+      for (const b of hs.output) this.#send(b);
       if (!hs.done) return this.#take();
       this.#handshake = undefined;
       rest = hs.remainder;
@@ -246,13 +274,19 @@ export class ServerSession {
 
   #take(): PushResult {
     const result = { events: this.#events, output: this.#out };
-    this.#events = [];
-    this.#out = [];
+    this.#events = NO_EVENTS;
+    this.#out = NO_OUTPUT;
     return result;
   }
 
-  #send(message: RtmpMessage): void {
-    this.#out.push(this.#encoder.encode(message));
+  #send(message: RtmpMessage | Buffer): void {
+    if (this.#out === NO_OUTPUT) this.#out = [];
+    this.#out.push(Buffer.isBuffer(message) ? message : this.#encoder.encode(message));
+  }
+
+  #raise(event: SessionEvent): void {
+    if (this.#events === NO_EVENTS) this.#events = [];
+    this.#events.push(event);
   }
 
   #status(streamId: number, info: StatusInfo): void {
@@ -283,12 +317,12 @@ export class ServerSession {
     switch (message.type) {
       case MessageType.Audio:
       case MessageType.Video: {
-        this.#onMedia(message);
+        this.#onMedia(message, message.payload.length > 0 ? this.#headroom : 0);
         return;
       }
       case MessageType.DataAmf0:
       case MessageType.DataAmf3: {
-        this.#onData(message);
+        this.#onData(message, true);
         return;
       }
       case MessageType.CommandAmf0:
@@ -320,22 +354,23 @@ export class ServerSession {
     }
   }
 
-  #onMedia(message: RtmpMessage): void {
+  #onMedia(message: RtmpMessage, headroom: number): void {
     const stream = this.#streams.get(message.messageStreamId);
     if (stream?.state !== 'publishing') return;
-    this.#events.push({ type: 'media', streamId: message.messageStreamId, message });
+    this.#raise({ type: 'media', streamId: message.messageStreamId, message, headroom });
   }
 
   #onAggregate(message: RtmpMessage): void {
     const stream = this.#streams.get(message.messageStreamId);
     if (stream?.state !== 'publishing') return;
     for (const sub of splitAggregate(message)) {
-      if (sub.type === MessageType.Audio || sub.type === MessageType.Video) this.#onMedia(sub);
-      else if (sub.type === MessageType.DataAmf0) this.#onData(sub);
+      // Sub-messages are views of the aggregate: the bytes before each are the previous one's.
+      if (sub.type === MessageType.Audio || sub.type === MessageType.Video) this.#onMedia(sub, 0);
+      else if (sub.type === MessageType.DataAmf0) this.#onData(sub, false);
     }
   }
 
-  #onData(message: RtmpMessage): void {
+  #onData(message: RtmpMessage, ownsHeadroom: boolean): void {
     const stream = this.#streams.get(message.messageStreamId);
     if (stream?.state !== 'publishing') return;
     let body = message.type === MessageType.DataAmf3 ? message.payload.subarray(1) : message.payload;
@@ -345,7 +380,8 @@ export class ServerSession {
     if (first && first.value.equals(SET_DATA_FRAME)) body = body.subarray(first.end);
     else if (first && first.value.toString() === '@clearDataFrame') return;
     if (!readAmf0String(body, 0)) return;
-    this.#events.push({
+    const payload = message.payload;
+    this.#raise({
       type: 'media',
       streamId: message.messageStreamId,
       message: {
@@ -355,6 +391,8 @@ export class ServerSession {
         timestamp: message.timestamp,
         payload: body,
       },
+      // What was sliced off the front (@setDataFrame, the AMF3 marker) is headroom too.
+      headroom: ownsHeadroom && payload.length > 0 ? this.#headroom + body.byteOffset - payload.byteOffset : 0,
     });
   }
 
@@ -408,7 +446,7 @@ export class ServerSession {
         const publishType = typeof cmd.args[1] === 'string' ? cmd.args[1] : 'live';
         stream.state = 'publish-pending';
         const [name, query] = splitQuery(raw);
-        this.#events.push({ type: 'publish', streamId, name, query, publishType });
+        this.#raise({ type: 'publish', streamId, name, query, publishType });
         return;
       }
       case 'play': {
@@ -423,7 +461,7 @@ export class ServerSession {
         const reset = cmd.args[3] === undefined ? true : cmd.args[3] !== false && cmd.args[3] !== 0;
         stream.state = 'play-pending';
         const [name, query] = splitQuery(raw);
-        this.#events.push({ type: 'play', streamId, name, query, start, reset });
+        this.#raise({ type: 'play', streamId, name, query, start, reset });
         return;
       }
       case 'deleteStream': {
@@ -440,12 +478,12 @@ export class ServerSession {
       case 'receiveVideo': {
         if (!this.#streams.has(streamId)) return;
         const on = cmd.args[0] !== false;
-        this.#events.push(cmd.name === 'receiveAudio' ? { type: 'receive', streamId, audio: on } : { type: 'receive', streamId, video: on });
+        this.#raise(cmd.name === 'receiveAudio' ? { type: 'receive', streamId, audio: on } : { type: 'receive', streamId, video: on });
         return;
       }
       case 'pause': {
         if (!this.#streams.has(streamId)) return;
-        this.#events.push({ type: 'pause', streamId, paused: cmd.args[0] !== false });
+        this.#raise({ type: 'pause', streamId, paused: cmd.args[0] !== false });
         return;
       }
       default:
@@ -470,7 +508,7 @@ export class ServerSession {
       objectEncoding,
     };
     this.#connectPending = info;
-    this.#events.push({ type: 'connect', connect: info });
+    this.#raise({ type: 'connect', connect: info });
   }
 
   #streamFor(streamId: number, cmd: Command): NetStream | undefined {
@@ -493,12 +531,12 @@ export class ServerSession {
     const stream = this.#streams.get(streamId);
     if (!stream) return;
     if (stream.state === 'publishing' || stream.state === 'publish-pending') {
-      this.#events.push({ type: 'unpublish', streamId });
+      this.#raise({ type: 'unpublish', streamId });
       if (stream.state === 'publishing') {
         this.#status(streamId, { level: 'status', code: 'NetStream.Unpublish.Success', description: 'Stream is now unpublished.' });
       }
     } else if (stream.state === 'playing' || stream.state === 'play-pending') {
-      this.#events.push({ type: 'stop', streamId });
+      this.#raise({ type: 'stop', streamId });
     }
     stream.state = 'idle';
   }
