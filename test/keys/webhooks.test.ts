@@ -149,6 +149,8 @@ test('an ffmpeg publish and its clean stop produce stream.started and stream.end
     assert.ok(!Number.isNaN(Date.parse(String(body.data['at']))));
   }
   assert.equal(b.data['reason'], 'unpublished');
+  assert.equal(a.data['video'], 'H264', 'stream.started carries the video codec (sent with the first frame)');
+  assert.equal(a.data['audio'], 'AAC', 'stream.started carries the audio codec');
   assert.ok(Date.parse(String(a.data['at'])) < Date.parse(String(b.data['at'])));
   for (const r of [started!, ended!]) assert.ok(!r.body.includes(s.streamKey), 'the body does not carry the key');
 });

@@ -144,6 +144,8 @@ interface Published {
   readonly health: StreamHealthTracker;
   readonly metrics: StreamMetricsHandle | undefined;
   healthState: StreamHealthState;
+  /** stream.started goes out with the first audio or video frame, so it carries the codecs. */
+  startedSent: boolean;
 }
 
 interface ControlReply {
@@ -478,6 +480,7 @@ export class Edge {
       health: new StreamHealthTracker(Date.now()),
       metrics: this.#options.streamMetrics?.register(app, record.stream ?? streamId),
       healthState: 'healthy',
+      startedSent: false,
     };
     if (!this.#healthTimer) {
       this.#healthTimer = setInterval(() => this.#sampleHealth(), 1000);
@@ -489,7 +492,6 @@ export class Edge {
     connection.acceptPublish(messageStreamId);
     const info: StreamStartInfo = { app, streamId, startedAt: record.since, edge: this.#options.edgeId };
     this.#publish(published, FrameKind.Start, 0, 0, 0, Buffer.from(JSON.stringify(info)));
-    this.#event(published, 'stream.started');
     log.info({ epoch }, 'publish started');
   }
 
@@ -596,6 +598,10 @@ export class Edge {
     p.bytesIn += payload.length;
     p.lastMediaAt = now;
     const parts = this.#publish(p, FrameKind.Media, message.type, flags, message.timestamp, payload, headroom);
+    if (!p.startedSent && !role && (message.type === MessageType.Video || message.type === MessageType.Audio)) {
+      p.startedSent = true;
+      this.#event(p, 'stream.started');
+    }
     if (role) {
       // Kept for the stream's life: a copy of its own, so it never pins a slab of older media.
       p.config.set(role, parts.map(ownCopy));
@@ -680,6 +686,8 @@ export class Edge {
     this.#endedBytes += p.bytesIn - p.bytesAtBeat;
     p.health.markOffline();
     this.#takeSample(p, Date.now());
+    // A session that ended before any media still announces both, in order.
+    if (!p.startedSent) this.#event(p, 'stream.started');
     this.#event(p, 'stream.ended', { reason });
     const log = connection.logger.child({ app: p.app, stream: p.streamId });
     log.info({ reason, frames: p.framesIn, bytes: p.bytesIn }, 'publish ended');
