@@ -2,21 +2,10 @@ import { EDGE_HEARTBEAT_SUBJECT, decodeJson, type Bus, type EdgeHeartbeat, type 
 import { nullLogger, type Logger } from '@firstmile/observability';
 
 /** The part of an edge's latest heartbeat routing uses, with the local time it arrived. */
-export interface EdgeLoad {
-  edge: string;
-  region: string | undefined;
-  zone: string | undefined;
-  rtmpUrl: string | undefined;
-  rtmpsUrl: string | undefined;
-  connections: number;
-  maxConnections: number;
-  publishers: number;
-  ingestBps: number;
-  cpu: number;
-  draining: boolean;
+export type EdgeLoad = { [K in Exclude<keyof EdgeHeartbeat, 'streams' | 'at'>]-?: EdgeHeartbeat[K] } & {
   /** Local clock (ms) when it arrived: expiry never trusts the edge's clock. */
   receivedAt: number;
-}
+};
 
 export type LoadChange = 'added' | 'changed' | 'removed';
 
