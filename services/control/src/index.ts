@@ -42,3 +42,7 @@ export type { LeaderElector, StopOptions, ElectorTiming } from './leader/elector
 export type { NatsKvLockElectorOptions } from './leader/nats-kv-lock.ts';
 // The Kubernetes watchers and the Lease elector load @kubernetes/client-node: they are a separate
 // entry, '@firstmile/control/kubernetes', imported only when running in Kubernetes.
+export { MemoryPendingDeliveryStore, MAX_PENDING_BODY_BYTES, DEFAULT_MAX_PENDING } from './webhooks/pending-store.ts';
+export type { PendingDeliveryStore, PendingDelivery, PendingSummary, PendingEntry } from './webhooks/pending-store.ts';
+export { KvPendingDeliveryStore, PENDING_BUCKET } from './webhooks/kv-pending-store.ts';
+export type { KvPendingDeliveryStoreOptions } from './webhooks/kv-pending-store.ts';

@@ -7,6 +7,7 @@ import {
   GeoLocator,
   HeartbeatEdgeSource,
   IngestRankerImpl,
+  KvPendingDeliveryStore,
   LoadView,
   NatsKvLockElector,
   SoloElector,
@@ -170,11 +171,18 @@ export async function startControl(config: Config, deps: ControlDeps): Promise<C
     fallbackRtmpsUrl: rtmpsBase,
   });
 
+  // Pending retries live in JetStream on a cluster, so the leader (whichever replica it is) runs them.
+  const pendingWebhooks = nc && webhookUrls.length > 0
+    ? await KvPendingDeliveryStore.open(nc, { replicas: config.indexReplicas, retryForMs: config.jetstreamRetryMs, logger: log })
+    : undefined;
+  if (pendingWebhooks) closers.push(() => pendingWebhooks.close());
   const webhooks = new WebhookDispatcher({
     urls: webhookUrls,
     secret: webhookSecret,
     logger: log,
     bus,
+    store: pendingWebhooks,
+    isLeader: () => elector.isLeader(),
     onResult: (event, result) => metrics.webhookDeliveries.inc({ event, result }),
   }).start();
   closers.push(() => webhooks.close());

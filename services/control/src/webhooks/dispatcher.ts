@@ -1,7 +1,16 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { STREAM_EVENT_SUBJECT, decodeJson, type Bus, type StreamEvent, type Subscription } from '@firstmile/bus';
 import type { Logger } from '@firstmile/observability';
 import { SIGNATURE_HEADER, webhookSignature } from './signature.ts';
+import {
+  MAX_ATTEMPTS_KEPT,
+  MAX_PENDING_BODY_BYTES,
+  MemoryPendingDeliveryStore,
+  capError,
+  type PendingDelivery,
+  type PendingDeliveryStore,
+  type PendingSummary,
+} from './pending-store.ts';
 
 export type WebhookEventType = 'stream.started' | 'stream.ended' | 'stream.health_changed' | 'stream.key_rotated';
 
@@ -40,6 +49,15 @@ export interface WebhookDispatcherOptions {
   /** Attempts in flight at once (default 8). */
   concurrency?: number;
   now?: () => number;
+  /**
+   * Deliveries waiting for a retry, shared by the replicas (default: one in memory, for a single
+   * process). The replica that made the first attempt hands a delivery over; the leader retries it.
+   */
+  store?: PendingDeliveryStore | undefined;
+  /** Whether this replica runs the retries in `store` now (default: always). */
+  isLeader?: (() => boolean) | undefined;
+  /** How often the leader looks for due retries made elsewhere (default 500 ms). */
+  pollMs?: number;
   /** Told of each attempt's outcome (metrics): ok, retry (will be tried again), failed, dropped. */
   onResult?: ((event: WebhookEventType, result: 'ok' | 'retry' | 'failed' | 'dropped') => void) | undefined;
 }
@@ -81,16 +99,21 @@ interface State {
   createdAt: number;
   completedAt: number | undefined;
   nextAttemptAt: number | undefined;
+  /** Set while a retry claimed from the store is attempted: the claim's revision. */
+  revision: number | undefined;
 }
 
-const MAX_ATTEMPTS_SHOWN = 50;
+/** How long past the attempt timeout a claim holds before another leader may take the delivery. */
+const CLAIM_MARGIN_MS = 5000;
 
 /**
  * Outgoing webhooks. Edges' stream events arrive on the bus in the queue group `control`, so with
- * several control replicas each event is delivered by exactly one of them, and that replica also
- * runs its retries (from memory: a replica that dies takes its pending retries with it, which is
- * the at-most-once contract of the bus the events came on). Control's own events (key rotation)
- * are delivered by the replica that made them.
+ * several control replicas each event reaches exactly one of them, which makes the first attempt
+ * at once. A delivery that needs a retry is handed to the shared pending store and forgotten
+ * locally: retries are a singleton duty of the leader, which claims each due one by CAS on its
+ * revision before attempting it, so a leader change neither loses it nor has two replicas send it
+ * (a leader that dies mid-attempt leaves a claim that lapses: at-least-once). Control's own events
+ * (key rotation) start on the replica that made them.
  *
  * Every delivery is signed (see signature.ts), retried on 429, 5xx, timeouts and network errors
  * with exponential backoff, and kept, finished, in a bounded list the API serves.
@@ -109,7 +132,18 @@ export class WebhookDispatcher {
     maxResults: number;
     concurrency: number;
     now: () => number;
+    store: PendingDeliveryStore;
+    isLeader: () => boolean;
+    pollMs: number;
   };
+  /** urlId (HMAC of the full URL) → URL: how a stored delivery finds its receiver again. */
+  readonly #urlById = new Map<string, string>();
+  /** Store writes in flight (hand-overs, updates): idle() and close() wait for them. */
+  readonly #ops = new Set<Promise<unknown>>();
+  /** Store deliveries this replica is claiming or attempting. */
+  readonly #claiming = new Set<string>();
+  #loop: NodeJS.Timeout | undefined;
+  #loopAt = Infinity;
   /** Every delivery still known, oldest first (pending ones and the last maxResults finished ones). */
   readonly #all = new Map<string, State>();
   readonly #pending = new Set<State>();
@@ -149,13 +183,19 @@ export class WebhookDispatcher {
       maxResults: options.maxResults ?? 1000,
       concurrency: options.concurrency ?? 8,
       now: options.now ?? Date.now,
+      store: options.store ?? new MemoryPendingDeliveryStore(),
+      isLeader: options.isLeader ?? (() => true),
+      pollMs: options.pollMs ?? 500,
     };
+    for (const u of this.#o.urls) this.#urlById.set(this.#urlId(u), u);
   }
 
-  /** Subscribes to edges' stream events (queue group `control`). */
+  /** Subscribes to edges' stream events (queue group `control`) and starts the leader's retry loop. */
   start(): this {
+    if (this.#o.urls.length === 0) return this;
+    this.#schedule(0);
     const bus = this.#o.bus;
-    if (!bus || this.#subscription || this.#o.urls.length === 0) return this;
+    if (!bus || this.#subscription) return this;
     this.#subscription = bus.subscribe(
       STREAM_EVENT_SUBJECT,
       (m) => {
@@ -190,6 +230,7 @@ export class WebhookDispatcher {
         createdAt,
         completedAt: undefined,
         nextAttemptAt: createdAt,
+        revision: undefined,
       };
       this.#makeRoom();
       this.#all.set(id, state);
@@ -198,27 +239,33 @@ export class WebhookDispatcher {
     this.#pump();
   }
 
-  /** Known deliveries, newest first. */
+  /** This replica's deliveries and every replica's pending retries (from the store), newest first. */
   deliveries(filter: { status?: DeliveryStatus | undefined; limit?: number | undefined } = {}): Delivery[] {
     const limit = filter.limit ?? 100;
+    const all: Delivery[] = [];
+    for (const s of this.#all.values()) all.push(view(s));
+    for (const e of this.#o.store.list()) if (!this.#all.has(e.delivery.id)) all.push(storedView(e.delivery));
+    // Stable: equal createdAt keeps insertion order, which is creation order on this replica.
+    const ordered = all.map((d, i) => ({ d, i, t: Date.parse(d.createdAt) })).sort((a, b) => b.t - a.t || b.i - a.i);
     const out: Delivery[] = [];
-    const states = [...this.#all.values()];
-    for (let i = states.length - 1; i >= 0 && out.length < limit; i--) {
-      const s = states[i]!;
-      if (filter.status === undefined || s.status === filter.status) out.push(view(s));
+    for (const { d } of ordered) {
+      if (out.length >= limit) break;
+      if (filter.status === undefined || d.status === filter.status) out.push(d);
     }
     return out;
   }
 
   delivery(id: string): Delivery | undefined {
     const s = this.#all.get(id);
-    return s ? view(s) : undefined;
+    if (s) return view(s);
+    const e = this.#o.store.list().find((x) => x.delivery.id === id);
+    return e ? storedView(e.delivery) : undefined;
   }
 
   /** Sends a finished delivery again, same id and body, with a fresh attempt budget. */
   retry(id: string): RetryResult {
     const s = this.#all.get(id);
-    if (!s) return { ok: false, reason: 'not_found' };
+    if (!s) return this.#retryStored(id);
     if (this.#pending.has(s)) return { ok: false, reason: 'in_progress' };
     this.#makeRoom();
     // Re-inserted as the newest: it is live again, and the oldest-first trimming must not take it.
@@ -234,15 +281,21 @@ export class WebhookDispatcher {
     return { ok: true, delivery: view(s) };
   }
 
-  /** Deliveries dropped because the queue was full, since start. */
+  /** Deliveries dropped because the queue (or, by this replica, the store) was full, since start. */
   get dropped(): number {
-    return this.#dropped;
+    return this.#dropped + this.#o.store.dropped;
   }
 
-  /** Resolves once no delivery is waiting or in flight. */
-  idle(): Promise<void> {
-    if (this.#pending.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  /**
+   * Resolves once this replica has nothing waiting, in flight or being handed over, and, while it
+   * leads, the store it can see holds no pending delivery either.
+   */
+  async idle(): Promise<void> {
+    while (!this.#settled() || (!this.#closed && this.#o.isLeader() && this.#o.store.list().length > 0)) {
+      if (this.#pending.size > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+      else if (this.#ops.size > 0) await Promise.allSettled([...this.#ops]);
+      else await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /** Stops: unsubscribes, cancels timers and aborts attempts in flight; pending deliveries are dropped. */
@@ -253,9 +306,169 @@ export class WebhookDispatcher {
     this.#subscription = undefined;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#loop) clearTimeout(this.#loop);
+    this.#loop = undefined;
     this.#abort.abort();
     for (const s of this.#pending) if (s.status === 'pending') this.#finish(s, 'dropped');
     await this.idle();
+  }
+
+  #settled(): boolean {
+    return this.#pending.size === 0 && this.#ops.size === 0 && this.#claiming.size === 0;
+  }
+
+  #track<T>(op: Promise<T>): Promise<T> {
+    this.#ops.add(op);
+    void op.then(
+      () => this.#ops.delete(op),
+      () => this.#ops.delete(op),
+    );
+    return op;
+  }
+
+  #urlId(url: string): string {
+    return createHmac('sha256', this.#o.secret).update(`webhook-url:${url}`, 'utf8').digest('base64url');
+  }
+
+  /** POST .../retry of a delivery that only the store holds: due now, on whichever replica leads. */
+  #retryStored(id: string): RetryResult {
+    const e = this.#o.store.list().find((x) => x.delivery.id === id);
+    if (!e) return { ok: false, reason: 'not_found' };
+    if (e.delivery.status === 'delivering' || this.#claiming.has(id)) return { ok: false, reason: 'in_progress' };
+    const now = this.#o.now();
+    void this.#track(
+      (async () => {
+        const current = await this.#o.store.get(id);
+        if (!current || current.delivery.status !== 'pending') return;
+        await this.#o.store.update({ ...current.delivery, nextAttemptAt: now }, current.revision);
+        this.#schedule(0);
+      })().catch((error: unknown) => this.#o.logger.warn({ delivery: id, err: (error as Error).message }, 'could not make a pending webhook due')),
+    );
+    return { ok: true, delivery: storedView({ ...e.delivery, nextAttemptAt: now }) };
+  }
+
+  /** Runs the leader's retry loop at `inMs` (or sooner if already set), and at most pollMs apart. */
+  #schedule(inMs: number): void {
+    if (this.#closed) return;
+    const at = this.#o.now() + Math.max(0, Math.min(inMs, this.#o.pollMs));
+    if (this.#loop && at >= this.#loopAt) return;
+    if (this.#loop) clearTimeout(this.#loop);
+    this.#loopAt = at;
+    this.#loop = setTimeout(() => {
+      this.#loop = undefined;
+      this.#loopAt = Infinity;
+      this.#tick();
+    }, at - this.#o.now());
+    this.#loop.unref();
+  }
+
+  #tick(): void {
+    if (this.#closed) return;
+    let next = this.#o.pollMs;
+    if (this.#o.isLeader()) {
+      const now = this.#o.now();
+      // A `delivering` entry whose claim lapsed belongs to a leader that died mid-attempt.
+      const due = this.#o.store
+        .list()
+        .filter((e) => !this.#claiming.has(e.delivery.id))
+        .sort((a, b) => a.delivery.nextAttemptAt - b.delivery.nextAttemptAt);
+      for (const e of due) {
+        if (e.delivery.nextAttemptAt > now) {
+          next = Math.min(next, e.delivery.nextAttemptAt - now);
+          break;
+        }
+        if (this.#inFlight + this.#claiming.size >= this.#o.concurrency) break;
+        void this.#claimAndAttempt(e.revision, e.delivery);
+      }
+    }
+    this.#schedule(next);
+  }
+
+  async #claimAndAttempt(revision: number, seen: PendingSummary): Promise<void> {
+    const id = seen.id;
+    this.#claiming.add(id);
+    try {
+      const current = await this.#o.store.get(id);
+      if (!current || current.revision !== revision || this.#closed || !this.#o.isLeader()) return;
+      const d = current.delivery;
+      const url = this.#urlById.get(d.urlId);
+      if (!url) {
+        // The receiver was removed from this replica's configuration since the first attempt.
+        if (await this.#o.store.remove(id, revision)) this.#o.logger.warn({ delivery: id, url: d.shownUrl }, 'pending webhook for a receiver no longer configured dropped');
+        return;
+      }
+      const claimRevision = await this.#o.store.update({ ...d, status: 'delivering', nextAttemptAt: this.#o.now() + this.#o.timeoutMs + CLAIM_MARGIN_MS }, revision);
+      if (claimRevision === undefined) return; // another replica claimed or changed it first
+      const s: State = {
+        id,
+        type: d.type,
+        url,
+        shownUrl: d.shownUrl,
+        body: d.body,
+        status: 'pending',
+        attempts: d.attempts.map((a) => ({ ...a })),
+        round: d.round,
+        createdAt: d.createdAt,
+        completedAt: undefined,
+        nextAttemptAt: this.#o.now(),
+        revision: claimRevision,
+      };
+      this.#all.delete(id);
+      this.#all.set(id, s);
+      this.#pending.add(s);
+      this.#claiming.delete(id);
+      await this.#attempt(s);
+    } catch (error) {
+      this.#o.logger.warn({ delivery: id, err: (error as Error).message }, 'pending webhook claim failed');
+    } finally {
+      this.#claiming.delete(id);
+    }
+  }
+
+  /** Hands a delivery that needs a retry to the store (first attempt) or puts it back (claimed retry). */
+  async #handOver(s: State, nextAttemptAt: number): Promise<void> {
+    const revision = s.revision;
+    const d: PendingDelivery = {
+      id: s.id,
+      type: s.type,
+      urlId: this.#urlId(s.url),
+      shownUrl: s.shownUrl,
+      body: s.body,
+      status: 'pending',
+      attempts: s.attempts.slice(-MAX_ATTEMPTS_KEPT),
+      round: s.round,
+      createdAt: s.createdAt,
+      nextAttemptAt,
+    };
+    // Dropped from local memory first: from now on the store's copy is the delivery.
+    this.#pending.delete(s);
+    this.#all.delete(s.id);
+    try {
+      if (revision === undefined) await this.#o.store.add(d);
+      else if ((await this.#o.store.update(d, revision)) === undefined) {
+        this.#o.logger.warn({ delivery: s.id }, 'pending webhook changed while attempted; its outcome is not recorded');
+      }
+      this.#schedule(nextAttemptAt - this.#o.now());
+    } catch (error) {
+      this.#o.logger.error({ delivery: s.id, err: (error as Error).message }, 'could not store a webhook for retry: dropped');
+      this.#all.set(s.id, s);
+      this.#pending.add(s);
+      this.#dropped++;
+      this.#finish(s, 'dropped');
+    }
+    if (this.#pending.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
+  }
+
+  /** Removes a claimed delivery from the store once it is finished. */
+  #release(s: State): void {
+    const revision = s.revision;
+    s.revision = undefined;
+    if (revision === undefined) return;
+    void this.#track(
+      this.#o.store.remove(s.id, revision).catch((error: unknown) => {
+        this.#o.logger.warn({ delivery: s.id, err: (error as Error).message }, 'could not remove a finished webhook from the store');
+      }),
+    );
   }
 
   #makeRoom(): void {
@@ -340,20 +553,24 @@ export class WebhookDispatcher {
       this.#inFlight--;
     }
     const ended = this.#o.now();
-    if (s.attempts.length >= MAX_ATTEMPTS_SHOWN) s.attempts.shift();
-    s.attempts.push({ at: new Date(started).toISOString(), durationMs: ended - started, statusCode, error });
+    if (s.attempts.length >= MAX_ATTEMPTS_KEPT) s.attempts.shift();
+    s.attempts.push({ at: new Date(started).toISOString(), durationMs: ended - started, statusCode, error: capError(error) });
     const log = this.#o.logger.child({ delivery: s.id, type: s.type, url: s.shownUrl });
     if (error === null) {
       log.debug({ statusCode, attempt: s.round }, 'webhook delivered');
       this.#finish(s, 'succeeded');
+    } else if (this.#closed && s.revision !== undefined) {
+      // Shutting down mid-retry: put it back due now, so the next leader does not wait for the claim to lapse.
+      void this.#track(this.#handOver(s, ended));
     } else if (this.#closed) {
       this.#finish(s, 'failed');
-    } else if (isRetryable(statusCode) && s.round < this.#o.maxAttempts) {
+    } else if (isRetryable(statusCode) && s.round < this.#o.maxAttempts && Buffer.byteLength(s.body, 'utf8') <= MAX_PENDING_BODY_BYTES) {
       const delay = Math.min(this.#o.backoff.capMs, Math.max(this.#delay(s.round), retryAfterMs ?? 0));
       s.status = 'pending';
       s.nextAttemptAt = ended + delay;
       this.#onResult?.(s.type, 'retry');
       log.info({ statusCode, error, attempt: s.round, retryInMs: delay }, 'webhook attempt failed; retrying');
+      void this.#track(this.#handOver(s, ended + delay));
     } else {
       log.warn({ statusCode, error, attempts: s.round }, 'webhook delivery failed');
       this.#finish(s, 'failed');
@@ -369,6 +586,7 @@ export class WebhookDispatcher {
   }
 
   #finish(s: State, status: 'succeeded' | 'failed' | 'dropped'): void {
+    this.#release(s);
     s.status = status;
     this.#onResult?.(s.type, status === 'succeeded' ? 'ok' : status);
     s.completedAt = this.#o.now();
@@ -400,6 +618,19 @@ function parseRetryAfter(value: string | null): number | undefined {
 function redactUrl(url: string): string {
   const u = new URL(url);
   return `${u.protocol}//${u.host}${u.pathname}`;
+}
+
+function storedView(d: PendingSummary): Delivery {
+  return {
+    id: d.id,
+    type: d.type,
+    url: d.shownUrl,
+    status: d.status,
+    attempts: d.attempts.map((a) => ({ ...a })),
+    createdAt: new Date(d.createdAt).toISOString(),
+    completedAt: null,
+    nextAttemptAt: d.status === 'pending' ? new Date(d.nextAttemptAt).toISOString() : null,
+  };
 }
 
 function view(s: State): Delivery {
