@@ -65,7 +65,6 @@ function modeConfig(mode: AuthMode, config: Config): PublishAuthConfig {
 export interface EdgeAuth {
   authorizer: AppAuthorizers;
   lockout: LockoutGuard | undefined;
-  counter: FailureCounter | undefined;
   close(): void;
 }
 
@@ -83,7 +82,23 @@ export function buildEdgeAuth(config: Config, bus: Bus, logger: Logger, metrics:
     const open = modes.default === 'none' ? 'every app not listed in FIRSTMILE_AUTH_APPS' : Object.keys(modes.apps).filter((a) => modes.apps[a] === 'none').join(', ');
     logger.warn({ apps: open }, 'publishing is unauthenticated (auth mode none) for some apps: any stream name is accepted there');
   }
-  if (config.lockoutMs === 0) return { authorizer, lockout: undefined, counter: undefined, close: () => authorizer.close() };
+  const lockout = buildLockout(config, bus, config.edgeId, logger, metrics);
+  return {
+    authorizer,
+    lockout,
+    close: () => {
+      authorizer.close();
+      lockout?.close();
+    },
+  };
+}
+
+/**
+ * The brute-force lockout of one process (edge, or control for encoder-config), counting every
+ * process's failures over fm.auth.fail; undefined when lockout is off (lockoutMs 0).
+ */
+export function buildLockout(config: Config, bus: Bus, id: string, logger: Logger, metrics: Metrics | undefined): LockoutGuard | undefined {
+  if (config.lockoutMs === 0) return undefined;
   const counter = new FailureCounter({
     windowMs: config.lockoutWindowMs,
     maxFailures: config.lockoutFailures,
@@ -93,23 +108,13 @@ export function buildEdgeAuth(config: Config, bus: Bus, logger: Logger, metrics:
   const lockout = new LockoutGuard({
     bus,
     counter,
-    edgeId: config.edgeId,
+    edgeId: id,
     logger,
-    onLockout: (e) => {
-      metrics?.authLockouts.inc();
-      if (e.local) logger.warn({ lockoutMs: e.lockoutMs }, 'client IP locked out after repeated failed publishes');
-    },
+    // LockoutGuard logs the lockout itself.
+    onLockout: () => metrics?.authLockouts.inc(),
   });
   if (metrics) metrics.onCollect(metrics.authLockedOutIps, () => metrics.authLockedOutIps.set(counter.lockedCount()));
-  return {
-    authorizer,
-    lockout,
-    counter,
-    close: () => {
-      authorizer.close();
-      lockout.close();
-    },
-  };
+  return lockout;
 }
 
 /**

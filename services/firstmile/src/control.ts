@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { FailureCounter, KvKeyStore, LockoutGuard, MemoryKeyStore, createKeyAuthResponder, type KeyStore } from '@firstmile/auth';
+import { KvKeyStore, MemoryKeyStore, createKeyAuthResponder, type KeyStore, type LockoutGuard } from '@firstmile/auth';
 import type { Bus, StreamIndex } from '@firstmile/bus';
 import {
   ClusterView,
@@ -24,7 +24,7 @@ import {
 import type { Logger, Metrics } from '@firstmile/observability';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { FastifyInstance } from 'fastify';
-import { readSecretFile } from './auth.ts';
+import { buildLockout, readSecretFile } from './auth.ts';
 import type { Config } from './config.ts';
 
 export interface ControlDeps {
@@ -98,11 +98,10 @@ export async function startControl(config: Config, deps: ControlDeps): Promise<C
 
   // Encoder-config checks keys too: its failures count toward the same cluster-wide lockout.
   let lockout = deps.lockout;
-  if (!lockout && config.lockoutMs > 0) {
-    const counter = new FailureCounter({ windowMs: config.lockoutWindowMs, maxFailures: config.lockoutFailures, lockoutMs: config.lockoutMs, maxEntries: 100_000 });
-    lockout = new LockoutGuard({ bus, counter, edgeId: `control-${config.edgeId}`, logger: log, onLockout: () => metrics.authLockouts.inc() });
-    const own = lockout;
-    closers.push(() => own.close());
+  if (!lockout) {
+    const own = buildLockout(config, bus, `control-${config.edgeId}`, log, metrics);
+    if (own) closers.push(() => own.close());
+    lockout = own;
   }
 
   const clusterView = new ClusterView({ bus, heartbeatMs: config.heartbeatMs, logger: log }).start();

@@ -108,8 +108,9 @@ export async function run(mode: Mode, config: Config, logger: Logger): Promise<R
   const modes = appModes(config);
   const modeOf = (app: string) => modes.apps[app] ?? modes.default;
   // The edge is built before the RTMP server (the server needs its handler): heartbeats read the
-  // server's load through this, filled in once it listens.
-  let rtmpStats = { connections: 0, draining: false };
+  // server's load through these once it exists.
+  let rtmpServer: RtmpServer | undefined;
+  let draining = false;
   const edge = hasEdge
     ? new Edge({
         bus,
@@ -130,7 +131,7 @@ export async function run(mode: Mode, config: Config, logger: Logger): Promise<R
           zone: config.zone,
           rtmpUrl: config.publicRtmpUrl,
           rtmpsUrl: config.publicRtmpsUrl,
-          stats: () => ({ connections: rtmpStats.connections, maxConnections: config.maxConnections, draining: rtmpStats.draining }),
+          stats: () => ({ connections: rtmpServer?.connections.size ?? 0, maxConnections: config.maxConnections, draining }),
         },
       })
     : undefined;
@@ -233,15 +234,7 @@ export async function run(mode: Mode, config: Config, logger: Logger): Promise<R
     bindRtmpServerMetrics(m, rtmp, mainService, { ingressBitrate: hasEdge, egressBitrate: hasOrigin });
     m.maxConnections.set({ service: mainService }, config.maxConnections);
   }
-  if (rtmp) {
-    const r = rtmp;
-    rtmpStats = {
-      get connections() {
-        return r.connections.size;
-      },
-      draining: false,
-    };
-  }
+  rtmpServer = rtmp;
 
   // Certificates are renewed in place (cert-manager rewrites the Secret's files): new TLS
   // handshakes pick the new pair up; live connections keep theirs.
@@ -289,7 +282,7 @@ export async function run(mode: Mode, config: Config, logger: Logger): Promise<R
         // Readiness fails first so the load balancer stops sending new connections; encoders and
         // players already here get the drain deadline to finish or reconnect elsewhere.
         ready = false;
-        rtmpStats.draining = true;
+        draining = true;
         edge?.announceDraining();
         logger.info({ deadlineMs: config.shutdownTimeoutMs, connections: rtmp?.connections.size ?? 0 }, 'draining: no new connections');
         if (tlsFiles) unwatchFile(tlsFiles.cert, reloadTls);
