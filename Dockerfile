@@ -18,7 +18,7 @@ COPY services ./services
 RUN pnpm install --frozen-lockfile --prod --filter "firstmile..."
 
 FROM ${NODE_IMAGE}
-# MALLOC_ARENA_MAX=2: glibc's per-thread arenas otherwise multiply RSS under many player sockets.
+# MALLOC_ARENA_MAX and the ENTRYPOINT's Node flags: services/firstmile/src/node-runtime.ts says why.
 ENV NODE_ENV=production \
     MALLOC_ARENA_MAX=2
 WORKDIR /app
@@ -28,5 +28,5 @@ COPY --from=build /app /app
 # The node image's unprivileged user, numeric so Kubernetes can check runAsNonRoot.
 USER 1000:1000
 EXPOSE 1935 1936 8080
-ENTRYPOINT ["node", "services/firstmile/src/bin.ts"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "services/firstmile/src/bin.ts"]
 CMD ["up"]

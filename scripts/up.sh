@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.tools/node_modules/.bin:$PATH"
-exec node services/firstmile/src/bin.ts up "$@"
+# Node flags and environment as in the image (services/firstmile/src/node-runtime.ts says why).
+export MALLOC_ARENA_MAX=2
+exec node --max-semi-space-size=2 services/firstmile/src/bin.ts up "$@"

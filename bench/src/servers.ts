@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sleep } from './stats.ts';
+// firstmile runs as users run it: scripts/up.sh and the image pass these.
+import { NODE_ENV, NODE_FLAGS } from 'firstmile/node-runtime';
 
 export type ServerName = 'firstmile' | 'nginx' | 'nms';
 export const SERVER_NAMES: readonly ServerName[] = ['firstmile', 'nginx', 'nms'];
@@ -143,7 +145,7 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
   const port = await freePort();
   if (name === 'firstmile') {
     const httpPort = await freePort();
-    const nodeArgs = options.profileDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [];
+    const nodeArgs = [...NODE_FLAGS, ...(options.profileDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [])];
     return startProcess(
       name,
       process.execPath,
@@ -152,6 +154,7 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
       options.cpu,
       'live',
       () => {},
+      { ...NODE_ENV },
     );
   }
   if (name === 'nginx') {
@@ -268,12 +271,12 @@ export async function startCluster(options: StartOptions): Promise<Deployment> {
       return startProcess(
         'firstmile',
         process.execPath,
-        [FIRSTMILE_BIN, mode, '--host', '127.0.0.1', '--rtmp-port', String(port), '--http-port', String(httpPort), '--log-level', 'warn'],
+        [...NODE_FLAGS, FIRSTMILE_BIN, mode, '--host', '127.0.0.1', '--rtmp-port', String(port), '--http-port', String(httpPort), '--log-level', 'warn'],
         port,
         options.cpu,
         'live',
         () => {},
-        { FIRSTMILE_NATS_URL: natsUrl, FIRSTMILE_EDGE_ID: id },
+        { ...NODE_ENV, FIRSTMILE_NATS_URL: natsUrl, FIRSTMILE_EDGE_ID: id },
         `firstmile ${mode}`,
       );
     };

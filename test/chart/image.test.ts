@@ -4,6 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { requireTools, tempDir } from '../harness/media.ts';
+import { NODE_ENV, NODE_FLAGS } from 'firstmile';
 import { ROOT, render } from './chart.ts';
 import { cleanupStack, startChartNats, startComponent, startFirstmile, type FirstmileProcess } from './processes.ts';
 
@@ -127,8 +128,18 @@ test('the Dockerfile builds in two stages on Node 24 slim and runs as a numeric 
   assert.deepEqual(RUNTIME.instructions.filter((i) => i.op === 'COPY').map((i) => i.args), ['--from=build /app /app']);
   const env = stageEnv(RUNTIME);
   assert.equal(env['NODE_ENV'], 'production');
-  assert.equal(env['MALLOC_ARENA_MAX'], '2');
+  for (const [k, v] of Object.entries(NODE_ENV)) assert.equal(env[k], v, `ENV ${k} as in node-runtime.ts`);
+  const entrypoint = jsonForm(RUNTIME, 'ENTRYPOINT');
+  assert.deepEqual(entrypoint.slice(1, 1 + NODE_FLAGS.length), [...NODE_FLAGS], 'ENTRYPOINT passes the Node flags of node-runtime.ts');
   assert.equal(env['NODE_COMPILE_CACHE'], undefined, 'a compile cache would write to the read-only root');
+});
+
+test('scripts/up.sh runs firstmile with the Node flags and environment of the image', () => {
+  const up = readFileSync(join(ROOT, 'scripts/up.sh'), 'utf8');
+  const exec = /^exec node (.*) services\/firstmile\/src\/bin\.ts up "\$@"$/m.exec(up);
+  assert.ok(exec, 'up.sh ends in exec node <flags> services/firstmile/src/bin.ts up');
+  assert.deepEqual(exec[1]!.split(' '), [...NODE_FLAGS]);
+  for (const [k, v] of Object.entries(NODE_ENV)) assert.match(up, new RegExp(`^export ${k}=${v}$`, 'm'));
 });
 
 test('the Dockerfile installs the pnpm version scripts/setup.sh pins', () => {

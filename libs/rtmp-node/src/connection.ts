@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { RtmpError, ServerSession, type ServerSessionOptions, type SessionEvent, type StatusInfo } from '@firstmile/rtmp';
 import type { Logger } from '@firstmile/observability';
+import type { ReadIntoBuffer } from './read-buffer.ts';
 
 /**
  * Where a connection is in its life, for the connections-by-state gauge: `handshake` until the
@@ -57,6 +58,11 @@ export interface RtmpConnectionOptions {
   idleTimeoutMs: number;
   /** Stop reading from a peer while this many bytes of ours wait unread by it. */
   readPauseBytes: number;
+  /**
+   * Read into this shared buffer instead of a fresh one per read (plain TCP; see read-buffer.ts).
+   * The session then copies what it keeps out of it.
+   */
+  readBuffer?: { reader: ReadIntoBuffer; buffer: Buffer } | undefined;
   /** Told of every state change (the server keeps its per-state counts with it). */
   onStateChange?: ((connection: RtmpConnection, from: RtmpConnectionState, to: RtmpConnectionState) => void) | undefined;
 }
@@ -100,12 +106,16 @@ export class RtmpConnection {
     this.secure = options.secure;
     this.remoteAddress = options.socket.remoteAddress ?? 'unknown';
     this.logger = options.logger;
-    this.session = new ServerSession(options.session);
+    const socket = this.socket;
+    const shared = options.readBuffer;
+    const attached = shared !== undefined && shared.reader.attach(socket, shared.buffer, (data) => this.#onData(data));
+    this.session = new ServerSession(
+      attached ? { ...options.session, decoder: { ...options.session.decoder, transientInput: true } } : options.session,
+    );
     this.#handler = options.handler;
     this.#idleTimeoutMs = options.idleTimeoutMs;
     this.#readPauseBytes = options.readPauseBytes;
     this.#onStateChange = options.onStateChange;
-    const socket = this.socket;
     socket.on('drain', () => {
       if (this.#readPaused) {
         this.#readPaused = false;
@@ -113,7 +123,8 @@ export class RtmpConnection {
       }
     });
     socket.setNoDelay(true); // we batch writes ourselves; Nagle would only add delay
-    socket.on('data', (data: Buffer) => this.#onData(data));
+    if (attached) socket.resume();
+    else socket.on('data', (data: Buffer) => this.#onData(data));
     socket.on('error', (error: NodeJS.ErrnoException) => {
       this.#closeReason = `socket error ${error.code ?? error.message}`;
       // A reset after we chose to close is the peer reacting to it, not the cause.

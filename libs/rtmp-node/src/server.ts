@@ -3,6 +3,7 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import { randomBytes } from 'node:crypto';
 import type { ServerSessionOptions } from '@firstmile/rtmp';
 import type { Logger } from '@firstmile/observability';
+import { createReadIntoBuffer } from './read-buffer.ts';
 import { CLOSE_CODES, RtmpConnection, type CloseCode, type ConnectionHandler, type RtmpConnectionState } from './connection.ts';
 
 /** Why a socket was refused before it became a connection. */
@@ -46,6 +47,11 @@ export interface RtmpServerOptions {
   handler: ConnectionHandler;
   /** Told of each refused connection (the counts are also in stats()). */
   onRefused?: (reason: RefuseReason) => void;
+  /**
+   * Plain RTMP sockets read into one buffer of this many bytes shared by all of them, instead of a
+   * fresh allocation per read (default 65536, as Node reads; 0: Node's own per-read buffers).
+   */
+  sharedReadBufferBytes?: number;
 }
 
 export class RtmpServer {
@@ -64,9 +70,19 @@ export class RtmpServer {
   #closedBytesIn = 0;
   #closedBytesOut = 0;
   readonly #idPrefix = randomBytes(3).toString('hex');
+  readonly #readBuffer: { reader: ReturnType<typeof createReadIntoBuffer>; buffer: Buffer } | undefined;
 
   constructor(options: RtmpServerOptions) {
     this.#options = options;
+    const bytes = options.sharedReadBufferBytes ?? 64 * 1024;
+    const reader = bytes > 0 ? createReadIntoBuffer() : undefined;
+    if (reader?.supported) this.#readBuffer = { reader, buffer: Buffer.allocUnsafeSlow(bytes) };
+    else if (reader) options.logger.warn({ node: process.version }, 'this Node cannot read sockets into a shared buffer: one allocation per read');
+  }
+
+  /** Whether plain RTMP sockets read into the shared buffer. */
+  get sharedReadBuffer(): boolean {
+    return this.#readBuffer !== undefined;
   }
 
   get connections(): ReadonlySet<RtmpConnection> {
@@ -175,6 +191,8 @@ export class RtmpServer {
       handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
       idleTimeoutMs: this.#options.idleTimeoutMs,
       readPauseBytes: this.#options.readPauseBytes ?? 1024 * 1024,
+      // TLS sockets decrypt into buffers of their own; only plain TCP handles take a user buffer.
+      readBuffer: secure ? undefined : this.#readBuffer,
       onStateChange: (_c, from, to) => {
         this.#byState[from]--;
         this.#byState[to]++;

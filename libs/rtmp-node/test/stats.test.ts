@@ -197,3 +197,49 @@ test('bindRtmpServerMetrics() exposes the server counters at scrape time', async
   assert.match(again, /^firstmile_connections\{service="edge",state="publishing"\} 0$/m);
   unbind();
 });
+
+for (const shared of [true, false]) {
+  test(`RtmpServer: concurrent publishers' media arrives byte for byte ${shared ? 'through the shared read buffer' : 'with per-read buffers'}`, async (t) => {
+    // Every payload the handler sees, per connection: with one read buffer shared by all sockets,
+    // a payload kept as a view of it would be overwritten by the other publisher's next read.
+    const seen = new Map<string, Buffer[]>();
+    const server = await start(t, {
+      sharedReadBufferBytes: shared ? 64 * 1024 : 0,
+      handler: {
+        onEvent(c, e) {
+          if (e.type === 'connect') c.acceptConnect();
+          if (e.type === 'publish') c.acceptPublish(e.streamId);
+          if (e.type === 'media') {
+            const list = seen.get(c.id) ?? [];
+            list.push(e.message.payload);
+            seen.set(c.id, list);
+          }
+        },
+        onClose() {},
+      },
+    });
+    assert.equal(server.sharedReadBuffer, shared);
+    const sizes = [100, 3000, 20_000, 70_000, 150_000];
+    const payload = (who: number, i: number): Buffer => {
+      const b = Buffer.alloc(sizes[i % sizes.length]!);
+      for (let j = 0; j < b.length; j++) b[j] = (j * 31 + i * 7 + who * 101) & 0xff;
+      return b;
+    };
+    const clients = await Promise.all([0, 1].map((who) => client(server.ports.rtmp!, (cl) => cl.write(cl.session.publish(`cam${who}`)))));
+    await until('both publishing', () => clients.every((c) => c.events.some((e) => e.type === 'publishStart')));
+    const count = 40;
+    for (let i = 0; i < count; i++) {
+      for (const [who, c] of clients.entries()) c.write([c.session.sendMedia(9, i * 33, payload(who, i))]);
+      if (i % 8 === 7) await new Promise((r) => setImmediate(r));
+    }
+    await until('every message arrived', () => [...seen.values()].reduce((n, l) => n + l.length, 0) === 2 * count, 10_000);
+    const byConnection = [...server.connections].sort((a, b) => a.bytesIn - b.bytesIn);
+    assert.equal(byConnection.length, 2);
+    for (const connection of byConnection) {
+      const got = seen.get(connection.id)!;
+      const who = got[0]![0] === payload(0, 0)[0] ? 0 : 1;
+      for (let i = 0; i < count; i++) assert.ok(got[i]!.equals(payload(who, i)), `publisher ${who}, message ${i}`);
+    }
+    for (const c of clients) c.socket.destroy();
+  });
+}

@@ -325,6 +325,56 @@ describe('chunk stream', () => {
     });
   });
 
+  describe('decode with transient input (the caller reuses each pushed Buffer)', () => {
+    for (const c of cases) {
+      it(`${c.name}: every message survives the caller overwriting each pushed Buffer after push()`, () => {
+        for (const headroom of [0, 20]) {
+          for (const { name, pieces } of splitsOf(c.bytes)) {
+            const decoder = new ChunkDecoder({ transientInput: true, payloadHeadroom: headroom, payloadSlabSize: headroom ? 512 : 0 });
+            if (c.chunkSize !== 128) decoder.push(announce(c.chunkSize));
+            const got: RtmpMessage[] = [];
+            for (const piece of pieces) {
+              // One read buffer, reused: the piece is copied into it and scribbled over afterwards.
+              const shared = Buffer.from(piece);
+              got.push(...decoder.push(shared));
+              shared.fill(0xa5);
+            }
+            assert.deepEqual(got, c.messages, `${name}, headroom ${headroom}`);
+            assert.equal(decoder.bufferedBytes, 0, name);
+          }
+        }
+      });
+    }
+
+    it('the large parts of a message that spans pushes are kept as copies, not views', () => {
+      for (const headroom of [0, 20]) {
+        const decoder = new ChunkDecoder({ transientInput: true, payloadHeadroom: headroom, payloadSlabSize: headroom ? 4096 : 0 });
+        decoder.push(announce(4096));
+        const payload = pat(4000, 5);
+        const bytes = encodeChunks(m(6, 1, 9, 0, payload), 4096);
+        const shared = Buffer.alloc(bytes.length);
+        const got: RtmpMessage[] = [];
+        // Two reads of about 2000 bytes each through one reused buffer.
+        for (const [from, to] of [[0, 2000], [2000, bytes.length]] as const) {
+          bytes.copy(shared, 0, from, to);
+          got.push(...decoder.push(shared.subarray(0, to - from)));
+          shared.fill(0xa5);
+        }
+        assert.equal(got.length, 1);
+        assert.deepEqual(got[0]!.payload, payload, `headroom ${headroom}`);
+      }
+    });
+
+    it('without it, a whole one-chunk command is a view of the pushed bytes; with it, a copy', () => {
+      const input = h('03 000000 000005 14 01000000', pat(5));
+      const [view] = new ChunkDecoder().push(input);
+      const [copy] = new ChunkDecoder({ transientInput: true }).push(input);
+      input.fill(0);
+      assert.deepEqual(view!.payload, Buffer.alloc(5), 'the view sees the overwrite');
+      assert.deepEqual(copy!.payload, pat(5), 'the copy does not');
+    });
+  });
+
   describe('encode (ChunkEncoder)', () => {
     for (const c of cases.filter((x) => !x.decodeOnly)) {
       it(c.name, () => {

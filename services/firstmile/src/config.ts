@@ -50,7 +50,7 @@ export const SETTINGS = [
   s('playerMinLagBytes', int(1024, 1024 * MiB), String(MiB), 'A player is behind when its unsent bytes exceed max(this, 2 GOPs); it then skips to the next keyframe.'),
   s('playerMaxQueueBytes', int(1024, 4096 * MiB), String(16 * MiB), 'Hard cap on one player\'s unsent bytes.'),
   s('slowPlayerTimeoutMs', int(100, 3_600_000), '10000', 'A player that stays behind this long is disconnected.'),
-  s('flushIntervalMs', int(0, 1000), '20', 'Audio and data wait up to this long to share a write with other messages; video is written at once (0: every message at once).'),
+  s('flushIntervalMs', int(0, 1000), '50', 'Audio and data wait up to this long to share a write with other messages; video is written at once and takes what waits (0: every message at once).'),
   s('shutdownTimeoutMs', int(0, 3_600_000), '10000', 'Drain deadline: on SIGTERM readiness fails and no new connections are accepted; open ones get this long to finish, then are closed.'),
   s('natsUrl', z.string().regex(/^[^\s]+$/).optional(), undefined, 'Comma-separated NATS server URLs. Unset: the in-memory bus (only for `firstmile up`); `edge` and `origin` require it.'),
   s('natsCreds', z.string().min(1).optional(), undefined, 'NATS credentials file (JWT + NKey seed).'),

@@ -25,6 +25,13 @@ export interface ChunkDecoderOptions {
    * one unpooled allocation per payload). A slab lives as long as the newest payload in it.
    */
   payloadSlabSize: number;
+  /**
+   * The caller reuses each pushed Buffer once push() returns (one read buffer shared by every
+   * socket, so a read costs no allocation). Then nothing the decoder returns or keeps refers to
+   * pushed bytes: a message that arrived whole is copied once into memory of its own, and the
+   * parts of a message that spans pushes are copied as they arrive (default false: views).
+   */
+  transientInput: boolean;
 }
 
 /** Defaults for ChunkDecoderOptions. */
@@ -35,6 +42,7 @@ export const DEFAULT_CHUNK_DECODER_OPTIONS: Readonly<ChunkDecoderOptions> = Obje
   maxBufferedBytes: 32 * 1024 * 1024,
   payloadHeadroom: 0,
   payloadSlabSize: 0,
+  transientInput: false,
 });
 
 /** Spec 5.4.1: "The maximum chunk size defaults to 128 bytes". */
@@ -102,6 +110,7 @@ export class ChunkDecoder {
   readonly #maxBufferedBytes: number;
   readonly #headroom: number;
   readonly #slabSize: number;
+  readonly #transient: boolean;
   #slab: Buffer | null = null;
   #slabOffset = 0;
   readonly #streams = new Map<number, ChunkStreamState>();
@@ -132,6 +141,7 @@ export class ChunkDecoder {
     );
     this.#headroom = checkSize('payloadHeadroom', options?.payloadHeadroom ?? d.payloadHeadroom, 1024);
     this.#slabSize = checkSize('payloadSlabSize', options?.payloadSlabSize ?? d.payloadSlabSize, 64 * 1024 * 1024);
+    this.#transient = options?.transientInput ?? d.transientInput;
   }
 
   /** The peer's current maximum chunk size (128 until it sends SetChunkSize). */
@@ -230,7 +240,7 @@ export class ChunkDecoder {
       this.#chunkRemaining -= take;
       if (cs.received === 0) {
         const headroom = this.#headroomFor(cs.type);
-        if (headroom === 0 && take === cs.length) {
+        if (headroom === 0 && take === cs.length && !this.#transient) {
           // The whole message is one chunk inside this Buffer: hand up a view, no copy.
           off += take;
           this.#phase = Phase.Header;
@@ -268,7 +278,9 @@ export class ChunkDecoder {
       }
       if (take >= SMALL_PIECE) {
         flushTail(cs);
-        cs.pieces.push(buf.subarray(off, off + take));
+        // A view would see the caller's next read: the part of a message that spans reads is
+        // the one copy transient input costs beyond the final one.
+        cs.pieces.push(this.#transient ? Buffer.from(buf.subarray(off, off + take)) : buf.subarray(off, off + take));
       } else {
         if (cs.tail !== null && cs.tailLength + take > cs.tail.length) flushTail(cs);
         cs.tail ??= Buffer.allocUnsafeSlow(Math.min(TAIL_SIZE, cs.length - cs.received));
