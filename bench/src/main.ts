@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureMediaFile, loadMedia, MEDIA_SPEC, mediaFilePath } from './media.ts';
 import { machineDescription, openFilesLimit } from './procstat.ts';
+import { combineRuns } from './combine.ts';
 import { formatProfile, summarizeProfile } from './profile.ts';
 import { renderReport, writeDocs, type Report } from './report.ts';
 import { runFanout, runIngest, type RunOptions, type RunResult, type ScenarioName } from './scenarios.ts';
@@ -36,6 +37,9 @@ const USAGE = `Usage: node bench/src/main.ts [options]   (or: pnpm run bench -- 
                         reported (default 10; the rest are in the bulk player process)
   --server-cpu LIST     taskset CPU list for the servers (default 0)
   --generator-cpu LIST  taskset CPU list for this generator (default 1)
+  --repeat N            run the whole plan N times, servers alternating run by run, and report the
+                        median of each figure with the lowest–highest range of the headline ones
+                        (default 1)
   --smoke               tiny run: firstmile only, fanout 5, ingest 3, latency, cluster 5 (when
                         nats-server is installed), ~25 s; never writes docs
   --write-docs          write the results into docs/benchmarks.md (generated section)
@@ -134,6 +138,7 @@ async function main(): Promise<void> {
       'probe-players': { type: 'string' },
       'server-cpu': { type: 'string' },
       'generator-cpu': { type: 'string' },
+      repeat: { type: 'string' },
       smoke: { type: 'boolean' },
       'write-docs': { type: 'boolean' },
       profile: { type: 'boolean' },
@@ -231,7 +236,10 @@ async function main(): Promise<void> {
     log,
   };
 
-  const results: RunResult[] = [];
+  const repeat = numbers(values.repeat, '1', '--repeat')[0]!;
+  if (repeat > 1 && profileDir !== undefined) throw new Error('--profile measures one run: use it without --repeat');
+  /** Every run of each cell of the plan, in plan order. */
+  const runsByCell = new Map<string, RunResult[]>();
   const profileTexts: string[] = [];
   /** `only`: the servers of this step when not all of --servers. */
   const plan: { scenario: ScenarioName; size: number; only?: ServerName[] }[] = [];
@@ -248,14 +256,15 @@ async function main(): Promise<void> {
     }
   }
   const started = Date.now();
-  for (const step of plan) {
+  for (let rep = 1; rep <= repeat; rep++) for (const step of plan) {
     for (const server of step.only ?? (servers as ServerName[])) {
-      log(`${SERVER_LABELS[server]}: ${step.scenario} ${step.size}`);
+      log(`${SERVER_LABELS[server]}: ${step.scenario} ${step.size}${repeat > 1 ? ` (run ${rep} of ${repeat})` : ''}`);
       const r =
         step.scenario === 'ingest'
           ? await runIngest(server, step.size, media, options)
           : await runFanout(server, step.size, media, options, step.scenario);
-      results.push(r);
+      const key = `${server} ${step.scenario} ${step.size}`;
+      runsByCell.set(key, [...(runsByCell.get(key) ?? []), r]);
       log(
         `  server CPU ${(r.serverCpuCores * 100).toFixed(1)} %, RSS ${(r.serverRssBytes / 1048576).toFixed(1)} MiB, ` +
           `generator CPU ${(r.generatorCpu * 100).toFixed(1)} %` +
@@ -280,6 +289,7 @@ async function main(): Promise<void> {
     }
   }
   log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  const results = [...runsByCell.values()].map(combineRuns);
 
   const command = `pnpm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`;
   const report: Report = {
@@ -292,6 +302,7 @@ async function main(): Promise<void> {
       `Warm-up ${warmupS} s, steady window ${steadyS} s per run, a fresh server per run; ` +
       (serverCpu !== undefined ? `server pinned to CPU ${serverCpu}, generator to CPU ${generatorCpu}.` : 'no CPU pinning.') +
       ` Delays are from ${probePlayers} probe players per run (a separate process).` +
+      (repeat > 1 ? ` Each figure is the median of ${repeat} runs (the plan ran ${repeat} times over, servers alternating), with the lowest–highest range of the headline figures in brackets.` : '') +
       (profileDir !== undefined ? ' firstmile ran under node --cpu-prof (its CPU figures include the profiler).' : ''),
     servers: servers as ServerName[],
     results,

@@ -1,6 +1,6 @@
 /** Tables of results: one per scenario, the servers side by side, and firstmile / nginx-rtmp. */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { RunResult, ScenarioName } from './scenarios.ts';
+import type { RunResult, ScenarioName, SpreadField } from './scenarios.ts';
 import { SERVER_LABELS, type ServerName } from './servers.ts';
 
 export interface Report {
@@ -23,29 +23,39 @@ interface Metric {
   digits: number;
   /** Show the firstmile / nginx-rtmp ratio. */
   ratio: boolean;
+  /** With repeated runs: the field whose lowest–highest range follows the median, and its scale. */
+  spread?: { field: SpreadField; scale: number };
 }
 
 const KIB = 1024;
 const MIB = 1024 * 1024;
 
 const num = (label: string, value: (r: RunResult) => number, digits: number, ratio = true): Metric => ({ label, value, digits, ratio });
+/** A figure taken straight from a RunResult field (times `scale`), shown with its range over repeated runs. */
+const ranged = (label: string, field: SpreadField, scale: number, digits: number): Metric => ({
+  label,
+  value: (r) => r[field] * scale,
+  digits,
+  ratio: true,
+  spread: { field, scale },
+});
 const text = (label: string, value: (r: RunResult) => string): Metric => ({ label, value, digits: 0, ratio: false });
 
 const FANOUT: Metric[] = [
   text('players playing', (r) => `${r.connected}/${r.size}`),
   num('server CPU, % of a core', (r) => r.serverCpuCores * 100, 1),
-  num('server CPU µs / delivered message', (r) => r.cpuUsPerMessage, 2),
+  ranged('server CPU µs / delivered message', 'cpuUsPerMessage', 1, 2),
   num('server CPU cores / Gbit/s delivered', (r) => r.cpuCoresPerGbps, 3),
   num('delivered, Gbit/s', (r) => r.deliveredGbps, 3),
   num('delivered, messages/s', (r) => r.deliveredMessagesPerSecond, 0),
   num('server RSS, MiB', (r) => r.serverRssBytes / MIB, 1),
-  num('RSS per player, KiB', (r) => r.rssPerPlayerBytes / KIB, 1),
+  ranged('RSS per player, KiB', 'rssPerPlayerBytes', 1 / KIB, 1),
   num('players ≥ 95 % of publish rate, %', (r) => r.playersAtRate * 100, 1),
   num('lowest player, % of window video', (r) => r.minPlayerRate * 100, 1),
   num('player payload, Mbit/s (median)', (r) => r.playerMbpsP50, 2),
   num('players with stalls', (r) => r.playersWithStalls, 0),
   num('delay p50, ms (probe players)', (r) => r.delayP50Ms, 2),
-  num('delay p99, ms (probe players)', (r) => r.delayP99Ms, 2),
+  ranged('delay p99, ms (probe players)', 'delayP99Ms', 1, 2),
   num('delay max, ms (probe players)', (r) => r.delayMaxMs, 1),
   num('delay p50, ms (all players)', (r) => r.allDelayP50Ms, 2),
   num('delay p99, ms (all players)', (r) => r.allDelayP99Ms, 2),
@@ -56,10 +66,10 @@ const FANOUT: Metric[] = [
 const INGEST: Metric[] = [
   text('publishers publishing', (r) => `${r.connected}/${r.size}`),
   num('server CPU, % of a core', (r) => r.serverCpuCores * 100, 1),
-  num('server CPU per publisher, % of a core', (r) => r.cpuPercentPerPublisher, 3),
+  ranged('server CPU per publisher, % of a core', 'cpuPercentPerPublisher', 1, 3),
   num('ingest, Mbit/s', (r) => r.ingestMbps, 0),
   num('server RSS, MiB', (r) => r.serverRssBytes / MIB, 1),
-  num('RSS per publisher, KiB', (r) => r.rssPerPublisherBytes / KIB, 0),
+  ranged('RSS per publisher, KiB', 'rssPerPublisherBytes', 1 / KIB, 0),
   num('generator CPU, % of a core', (r) => r.generatorCpu * 100, 1, false),
   num('publisher max lateness, ms', (r) => r.publisherMaxLateMs, 1, false),
 ];
@@ -67,7 +77,7 @@ const INGEST: Metric[] = [
 const LATENCY: Metric[] = [
   text('players playing', (r) => `${r.connected}/${r.size}`),
   num('delay p50, ms', (r) => r.delayP50Ms, 3),
-  num('delay p99, ms', (r) => r.delayP99Ms, 3),
+  ranged('delay p99, ms', 'delayP99Ms', 1, 3),
   num('delay max, ms', (r) => r.delayMaxMs, 2),
   num('delay samples', (r) => r.delaySamples, 0, false),
   num('server CPU, % of a core', (r) => r.serverCpuCores * 100, 2),
@@ -124,7 +134,9 @@ function fmt(v: number | string, digits: number): string {
 function cell(r: RunResult | undefined, m: Metric): string {
   if (r === undefined) return '';
   if (r.failure !== undefined && r.connected === 0) return m.label === METRICS[r.scenario][0]!.label ? `failed: ${r.failure.replace(/\|/g, '/')}` : '—';
-  return fmt(m.value(r), m.digits);
+  const range = m.spread !== undefined && (r.runs ?? 1) > 1 ? r.spread?.[m.spread.field] : undefined;
+  const v = fmt(m.value(r), m.digits);
+  return range ? `${v} (${fmt(range[0] * m.spread!.scale, m.digits)}–${fmt(range[1] * m.spread!.scale, m.digits)})` : v;
 }
 
 /**

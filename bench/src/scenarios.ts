@@ -103,7 +103,14 @@ export interface RunResult {
   windowStartUs: number;
   windowEndUs: number;
   failure?: string;
+  /** With --repeat: how many runs this result is the median of, and the range of some figures. */
+  runs?: number;
+  spread?: Partial<Record<SpreadField, [number, number]>>;
 }
+
+/** Figures whose range over repeated runs (lowest, highest) the tables show next to the median. */
+export const SPREAD_FIELDS = ['cpuUsPerMessage', 'rssPerPlayerBytes', 'cpuPercentPerPublisher', 'rssPerPublisherBytes', 'delayP99Ms'] as const;
+export type SpreadField = (typeof SPREAD_FIELDS)[number];
 
 function emptyResult(server: ServerName, scenario: ScenarioName, size: number): RunResult {
   return {
