@@ -42,17 +42,26 @@ export interface RunningServer {
   stop(timeoutMs?: number): Promise<string>;
 }
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
+/**
+ * `n` distinct free TCP ports on 127.0.0.1, all held open while they are picked: two pickings in a
+ * row can otherwise return the same port (the first is closed before the second is asked).
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () =>
+      new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+        const s = createServer();
+        s.once('error', reject);
+        s.listen(0, '127.0.0.1', () => resolve(s));
+      }),
+    ),
+  );
+  const ports = servers.map((s) => {
+    const a = s.address();
+    return typeof a === 'object' && a !== null ? a.port : 0;
   });
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
 }
 
 function canConnect(port: number): Promise<boolean> {
@@ -142,9 +151,8 @@ async function startProcess(
 }
 
 export async function startServer(name: ServerName, options: StartOptions): Promise<RunningServer> {
-  const port = await freePort();
+  const [port, httpPort] = (await freePorts(2)) as [number, number];
   if (name === 'firstmile') {
-    const httpPort = await freePort();
     const nodeArgs = [...NODE_FLAGS, ...(options.profileDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [])];
     return startProcess(
       name,
@@ -251,7 +259,7 @@ export async function startCluster(options: StartOptions): Promise<Deployment> {
     if (started[0]) await started[0].stop();
   };
   try {
-    const natsPort = await freePort();
+    const [natsPort] = (await freePorts(1)) as [number];
     const nats = await startProcess(
       'firstmile',
       bin,
@@ -266,8 +274,7 @@ export async function startCluster(options: StartOptions): Promise<Deployment> {
     started.push(nats);
     const natsUrl = `nats://127.0.0.1:${natsPort}`;
     const node = async (mode: 'edge' | 'origin', id: string): Promise<RunningServer> => {
-      const port = await freePort();
-      const httpPort = await freePort();
+      const [port, httpPort] = (await freePorts(2)) as [number, number];
       return startProcess(
         'firstmile',
         process.execPath,

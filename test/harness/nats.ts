@@ -56,8 +56,23 @@ export interface StartNatsOptions {
 
 /** A real nats-server (Debian package) on a free loopback port, JetStream in a temp dir. */
 export async function startNats(options: StartNatsOptions = {}): Promise<NatsServer> {
-  const port = options.port ?? (await freePort());
-  const monitorPort = options.monitorPort ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    // Both picked while held open together: two freePort() calls in a row can return the same port
+    // (the first is closed before the second is asked), and nats-server then fails to bind.
+    const picked = (await freePorts(3)).filter((p) => p !== options.port && p !== options.monitorPort);
+    const port = options.port ?? picked.shift()!;
+    const monitorPort = options.monitorPort ?? picked.shift()!;
+    try {
+      return await launchNats(options, port, monitorPort);
+    } catch (error) {
+      // Another process can still take a picked port before nats-server binds it: pick again.
+      const picks = options.port === undefined || options.monitorPort === undefined;
+      if (!picks || attempt >= 3 || !/address already in use/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+async function launchNats(options: StartNatsOptions, port: number, monitorPort: number): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'fm-nats-'));
   const args = ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '-n', options.serverName ?? `n${port}`];
   if (options.jetstream ?? true) args.push('-js', '-sd', dir);
@@ -75,6 +90,7 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
   while (!/Server is ready/.test(out)) {
     if (proc.exitCode !== null || Date.now() > deadline) {
       proc.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
       throw new Error(`nats-server did not start:\n${out}`);
     }
     await new Promise((r) => setTimeout(r, 20));
