@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { RtmpError, ServerSession, type ServerSessionOptions, type SessionEvent, type StatusInfo } from '@firstmile/rtmp';
 import type { Logger } from '@firstmile/observability';
-import type { ReadIntoBuffer } from './read-buffer.ts';
+import type { SharedReadBuffer } from './read-buffer.ts';
 
 /**
  * Where a connection is in its life, for the connections-by-state gauge: `handshake` until the
@@ -62,7 +62,7 @@ export interface RtmpConnectionOptions {
    * Read into this shared buffer instead of a fresh one per read (plain TCP; see read-buffer.ts).
    * The session then copies what it keeps out of it.
    */
-  readBuffer?: { reader: ReadIntoBuffer; buffer: Buffer } | undefined;
+  readBuffer?: SharedReadBuffer | undefined;
   /** Told of every state change (the server keeps its per-state counts with it). */
   onStateChange?: ((connection: RtmpConnection, from: RtmpConnectionState, to: RtmpConnectionState) => void) | undefined;
 }

@@ -27,6 +27,12 @@ export interface ReadIntoBuffer {
   attach(socket: Socket, buffer: Buffer, onRead: (data: Buffer) => void): boolean;
 }
 
+/** One buffer shared by a server's plain TCP sockets, and the way to attach them to it. */
+export interface SharedReadBuffer {
+  readonly reader: ReadIntoBuffer;
+  readonly buffer: Buffer;
+}
+
 interface OnReadSymbols {
   buffer: symbol;
   callback: symbol;

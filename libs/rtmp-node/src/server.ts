@@ -3,7 +3,7 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import { randomBytes } from 'node:crypto';
 import type { ServerSessionOptions } from '@firstmile/rtmp';
 import type { Logger } from '@firstmile/observability';
-import { createReadIntoBuffer } from './read-buffer.ts';
+import { createReadIntoBuffer, type SharedReadBuffer } from './read-buffer.ts';
 import { CLOSE_CODES, RtmpConnection, type CloseCode, type ConnectionHandler, type RtmpConnectionState } from './connection.ts';
 
 /** Why a socket was refused before it became a connection. */
@@ -70,7 +70,7 @@ export class RtmpServer {
   #closedBytesIn = 0;
   #closedBytesOut = 0;
   readonly #idPrefix = randomBytes(3).toString('hex');
-  readonly #readBuffer: { reader: ReturnType<typeof createReadIntoBuffer>; buffer: Buffer } | undefined;
+  readonly #readBuffer: SharedReadBuffer | undefined;
 
   constructor(options: RtmpServerOptions) {
     this.#options = options;
