@@ -4,10 +4,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from './ports.ts';
 import { sleep } from './stats.ts';
 // firstmile runs as users run it: scripts/up.sh and the image pass these.
 import { NODE_ENV, NODE_FLAGS } from 'firstmile/node-runtime';
@@ -40,28 +41,6 @@ export interface RunningServer {
   alive(): boolean;
   /** Graceful stop (SIGTERM, then SIGKILL after the timeout); resolves with the exit code/signal. */
   stop(timeoutMs?: number): Promise<string>;
-}
-
-/**
- * `n` distinct free TCP ports on 127.0.0.1, all held open while they are picked: two pickings in a
- * row can otherwise return the same port (the first is closed before the second is asked).
- */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () =>
-      new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-        const s = createServer();
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', () => resolve(s));
-      }),
-    ),
-  );
-  const ports = servers.map((s) => {
-    const a = s.address();
-    return typeof a === 'object' && a !== null ? a.port : 0;
-  });
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
 }
 
 function canConnect(port: number): Promise<boolean> {
